@@ -1,0 +1,8 @@
+"""nlp_apps: Keras 3 / TensorFlow NLP applications on one shared RNN encoder library."""
+
+import os
+
+# Keras 3 picks its backend at import time; this suite is built on TensorFlow.
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+__version__ = "0.1.0"

@@ -1,0 +1,95 @@
+"""Command line: `nlp-apps train|evaluate|predict|export|tasks`."""
+
+import argparse
+import sys
+
+from nlp_apps.config import load_config
+
+
+def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-c", "--config", action="append", required=True, metavar="YAML",
+        help="pipeline config; repeat to merge several files left to right",
+    )
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override one config value, e.g. --set train.epochs=3 (applied after the files)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nlp-apps", description="Train, evaluate, run and export NLP pipelines (NER, sentiment, translation, language modeling)."
+    )
+    subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = subcommands.add_parser("train", help="train a pipeline; writes checkpoints, logs and the resolved config to its run directory")
+    _add_config_arguments(train)
+    train.add_argument("--resume", action="store_true", help="continue from the last epoch checkpoint of the run directory")
+
+    evaluate = subcommands.add_parser("evaluate", help="score the trained model on a data split")
+    _add_config_arguments(evaluate)
+    evaluate.add_argument("--split", default="test", choices=("train", "dev", "test"))
+
+    predict = subcommands.add_parser("predict", help="run the trained model on raw text")
+    _add_config_arguments(predict)
+    predict.add_argument("--text", action="append", default=[], help="an input text; repeat for several")
+    predict.add_argument("--input-file", help="a UTF-8 file with one input text per line")
+    predict.add_argument("--format", dest="output_format", default="text", choices=("text", "json", "conll"))
+
+    export = subcommands.add_parser("export", help="export the trained model (.keras, SavedModel, TFLite) and verify it")
+    _add_config_arguments(export)
+
+    subcommands.add_parser("tasks", help="list the available tasks")
+    return parser
+
+
+def _read_inputs(arguments) -> list[str]:
+    texts = list(arguments.text)
+    if arguments.input_file:
+        try:
+            with open(arguments.input_file, encoding="utf-8") as handle:
+                texts.extend(line.rstrip("\n") for line in handle)
+        except UnicodeDecodeError as error:
+            raise ValueError(f"{arguments.input_file}: not valid UTF-8 ({error.reason} at byte {error.start})") from error
+        except OSError as error:
+            raise ValueError(f"--input-file {arguments.input_file}: {error.strerror}") from error
+    if not texts:
+        raise ValueError("predict: give --text or --input-file")
+    return texts
+
+
+def run(argv: list[str] | None = None) -> int:
+    arguments = build_parser().parse_args(argv)
+    from nlp_apps.tasks.registry import PLANNED_TASKS, TASK_MODULES, get_task
+
+    if arguments.command == "tasks":
+        for name in sorted(TASK_MODULES):
+            print(f"{name}: available")
+        for name in PLANNED_TASKS:
+            print(f"{name}: not yet available")
+        return 0
+    config = load_config(arguments.config, arguments.overrides)
+    task = get_task(config.task)
+    if arguments.command == "train":
+        task.train(config, resume=arguments.resume)
+    elif arguments.command == "evaluate":
+        task.evaluate(config, split=arguments.split)
+    elif arguments.command == "predict":
+        task.predict(config, _read_inputs(arguments), output_format=arguments.output_format)
+    elif arguments.command == "export":
+        task.export(config)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        return run(argv)
+    except ValueError as error:
+        # User errors (bad config, bad data, missing model) get one clear line, not a traceback.
+        print(f"nlp-apps: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,286 @@
+"""Pipeline configuration: dataclasses filled from YAML files and overrides.
+
+Several YAML files are merged left to right (later files win, nested mappings
+are merged key by key), then `--set key.path=value` overrides are applied.
+Every key is validated against the dataclasses below, and an unknown or
+mistyped key is reported with the file (or override) it came from, so a typo
+never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+OVERRIDE_SOURCE = "--set"
+
+
+@dataclass
+class EncoderConfig:
+    """Options of the shared encoder; see `nlp_apps.encoders.registry`.
+
+    `type` selects the encoder in the registry; `cell_type` selects the
+    recurrent cell (lstm, gru, simple_rnn, echo_state).
+    """
+
+    type: str = "rnn"
+    cell_type: str = "lstm"
+    embedding_dim: int = 100
+    embedding_dropout: float = 0.0
+    units: int = 128
+    num_layers: int = 1
+    bidirectional: bool = True
+    merge_mode: str = "concat"
+    dropout: float = 0.0
+    recurrent_dropout: float = 0.0
+    residual: bool = False
+    # Character features: 0 disables them.
+    char_embedding_dim: int = 0
+    char_encoder: str = "cnn"
+    char_units: int = 50
+    char_kernel_size: int = 3
+    # Casing features (all-caps, capitalised, ...): 0 disables them.
+    case_embedding_dim: int = 0
+    # Echo-state (reservoir) options, used when cell_type == "echo_state".
+    spectral_radius: float = 0.9
+    leak_rate: float = 1.0
+    input_scaling: float = 1.0
+    reservoir_density: float = 0.1
+    seed: int = 1234
+    # Path of a pretrained encoder (`.keras` or `.weights.h5`) to start from.
+    pretrained: str = ""
+    trainable: bool = True
+
+
+@dataclass
+class DataConfig:
+    """Where the data comes from and how to read it.
+
+    File names are resolved against `data_dir`, which defaults to the
+    `NLP_APPS_DATA` environment variable. `hub_name` loads a Hugging Face hub
+    data set instead of local files.
+    """
+
+    format: str = ""
+    data_dir: str = ""
+    train: str = ""
+    dev: str = ""
+    test: str = ""
+    hub_name: str = ""
+    hub_config: str = ""
+    # CoNLL options.
+    tag_scheme: str = "iob2"
+    token_column: int = 0
+    tag_column: int = -1
+    # CSV / JSONL options.
+    text_column: str = "text"
+    label_column: str = "label"
+    # Used when the data set has no official dev split.
+    dev_fraction: float = 0.1
+    split_seed: int = 1234
+    # 0 keeps every example; a positive value keeps the first N (smoke runs).
+    max_train_examples: int = 0
+
+
+@dataclass
+class TextConfig:
+    """Tokenization and vocabulary options."""
+
+    tokenizer: str = "word"
+    lowercase: bool = False
+    max_vocabulary_size: int = 50000
+    min_frequency: int = 1
+    max_chars_per_token: int = 20
+    max_length: int = 0
+    sentencepiece_vocabulary_size: int = 8000
+
+
+@dataclass
+class ModelConfig:
+    """Task head options. Fields that a task does not use are ignored by it."""
+
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    dropout: float = 0.0
+    # Sequence tagging: decode with a CRF (else softmax), the tag scheme the
+    # model is trained in, and the scheme scores are reported in.
+    use_crf: bool = True
+    train_tag_scheme: str = "bioes"
+    report_tag_scheme: str = "iob2"
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 32
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    clipnorm: float = 5.0
+    # "auto" picks boundaries from length quantiles; [] disables bucketing.
+    bucket_boundaries: Any = "auto"
+    num_buckets: int = 8
+    shuffle_buffer: int = 10000
+    seed: int = 1234
+    early_stopping_patience: int = 0
+    steps_per_epoch: int = 0
+    mixed_precision: bool = False
+    distribution_strategy: str = "default"
+    verbose: int = 1
+
+
+@dataclass
+class ExportConfig:
+    output_dir: str = ""
+    formats: list = field(default_factory=lambda: ["keras", "saved_model", "tflite"])
+    tflite_quantization: list = field(default_factory=lambda: ["float32"])
+    verify: bool = True
+
+
+@dataclass
+class PipelineConfig:
+    name: str = ""
+    task: str = ""
+    output_dir: str = ""
+    data: DataConfig = field(default_factory=DataConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+
+    def run_dir(self) -> Path:
+        return Path(self.output_dir or os.path.join("runs", self.name or self.task))
+
+    def export_dir(self) -> Path:
+        return Path(self.export.output_dir or os.path.join("saved_models", self.name or self.task))
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def deep_merge(base: dict, update: dict, sources: dict, source: str, prefix: str = "") -> dict:
+    """Merges `update` into a copy of `base`, recording each leaf's source."""
+    merged = dict(base)
+    for key, value in update.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value, sources, source, path + ".")
+        else:
+            merged[key] = value
+            sources[path] = source
+            if isinstance(value, dict):
+                _record_sources(value, sources, source, path + ".")
+    return merged
+
+
+def _record_sources(mapping: dict, sources: dict, source: str, prefix: str) -> None:
+    for key, value in mapping.items():
+        sources[f"{prefix}{key}"] = source
+        if isinstance(value, dict):
+            _record_sources(value, sources, source, f"{prefix}{key}.")
+
+
+def read_yaml(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"config file not found: {path}")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            content = yaml.safe_load(handle)
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path}: not valid YAML: {error}") from error
+    if content is None:
+        return {}
+    if not isinstance(content, dict):
+        raise ValueError(f"{path}: the top level must be a mapping of sections, got {type(content).__name__}")
+    return content
+
+
+def parse_override(override: str) -> tuple[list[str], Any]:
+    """Parses `a.b.c=value`; the value is read as YAML (so `3`, `true`, `[1, 2]` work)."""
+    if "=" not in override:
+        raise ValueError(f"{OVERRIDE_SOURCE} {override!r}: expected key.path=value")
+    key, raw_value = override.split("=", 1)
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ValueError(f"{OVERRIDE_SOURCE} {override!r}: empty key")
+    try:
+        value = yaml.safe_load(raw_value) if raw_value.strip() else ""
+    except yaml.YAMLError as error:
+        raise ValueError(f"{OVERRIDE_SOURCE} {override!r}: value is not valid YAML: {error}") from error
+    return key.split("."), value
+
+
+def _nest(keys: list[str], value: Any) -> dict:
+    nested: Any = value
+    for key in reversed(keys):
+        nested = {key: nested}
+    return nested
+
+
+def load_config(paths: list[str | os.PathLike], overrides: list[str] | None = None) -> PipelineConfig:
+    """Loads, merges and validates a pipeline configuration."""
+    if not paths:
+        raise ValueError("at least one config file is required (-c pipelines/NAME.yaml)")
+    merged: dict = {}
+    sources: dict = {}
+    for path in paths:
+        merged = deep_merge(merged, read_yaml(path), sources, str(path))
+    for override in overrides or []:
+        keys, value = parse_override(override)
+        merged = deep_merge(merged, _nest(keys, value), sources, f"{OVERRIDE_SOURCE} {override}")
+    return from_dict(PipelineConfig, merged, sources)
+
+
+def from_dict(cls: type, data: dict, sources: dict | None = None, prefix: str = ""):
+    """Builds dataclass `cls` from `data`, rejecting unknown keys and wrong types."""
+    sources = sources or {}
+    if not isinstance(data, dict):
+        where = sources.get(prefix.rstrip("."), "config")
+        raise ValueError(f"{where}: '{prefix.rstrip('.')}' must be a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if key not in known:
+            where = sources.get(path, "config")
+            raise ValueError(
+                f"{where}: unknown config key '{path}'. Known keys in "
+                f"'{prefix.rstrip('.') or 'top level'}': {', '.join(sorted(known))}"
+            )
+        kwargs[key] = _coerce(hints[key], value, path, sources.get(path, "config"), sources)
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, path: str, source: str, sources: dict) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value, sources, path + ".")
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        return value
+    expected = origin or hint
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if expected is bool and not isinstance(value, bool):
+        raise ValueError(f"{source}: '{path}' must be true or false, got {value!r}")
+    if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ValueError(f"{source}: '{path}' must be an integer, got {value!r}")
+    if expected in (float, str, list, dict) and not isinstance(value, expected):
+        raise ValueError(f"{source}: '{path}' must be of type {expected.__name__}, got {value!r}")
+    return value
+
+
+def write_config(config: PipelineConfig, path: str | os.PathLike) -> None:
+    """Writes the resolved config, so every run records exactly what it used."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        yaml.safe_dump(config.to_dict(), handle, sort_keys=False)

@@ -1,0 +1,26 @@
+"""The run directory: where a pipeline's checkpoints, logs and resolved config go."""
+
+from pathlib import Path
+
+from nlp_apps.config import PipelineConfig, write_config
+
+RESOLVED_CONFIG_NAME = "config.yaml"
+
+
+def prepare_run_dir(config: PipelineConfig) -> Path:
+    """Creates the run directory and writes the resolved config into it."""
+    run_dir = config.run_dir()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_config(config, run_dir / RESOLVED_CONFIG_NAME)
+    return run_dir
+
+
+def require_trained_model(config: PipelineConfig) -> Path:
+    """Returns the path of the trained model, or explains how to get one."""
+    model_path = config.run_dir() / "best.keras"
+    if not model_path.is_file():
+        raise ValueError(
+            f"no trained model at {model_path}: run `nlp-apps train -c <config>` first "
+            f"(or set output_dir to the run that trained it)"
+        )
+    return model_path

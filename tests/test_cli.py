@@ -1,0 +1,37 @@
+"""Command line: subcommands exist and user errors are one clear line."""
+
+import subprocess
+import sys
+
+import yaml
+
+from nlp_apps.cli import build_parser, main
+
+
+def test_help_lists_subcommands():
+    result = subprocess.run([sys.executable, "-m", "nlp_apps", "--help"], capture_output=True, text=True, check=True)
+    for command in ("train", "evaluate", "predict", "export", "tasks"):
+        assert command in result.stdout
+
+
+def test_planned_task_is_reported_as_not_available(tmp_path, capsys):
+    path = tmp_path / "lm.yaml"
+    path.write_text(yaml.safe_dump({"task": "language_model"}))
+    assert main(["train", "-c", str(path)]) == 2
+    assert "'language_model' is not yet available" in capsys.readouterr().err
+
+
+def test_unknown_task_and_unknown_key_are_errors(tmp_path, capsys):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"task": "summarisation"}))
+    assert main(["train", "-c", str(path)]) == 2
+    assert "unknown task 'summarisation'" in capsys.readouterr().err
+    assert main(["train", "-c", str(path), "--set", "train.nope=1"]) == 2
+    assert "unknown config key 'train.nope'" in capsys.readouterr().err
+
+
+def test_parser_collects_repeated_configs_and_overrides():
+    arguments = build_parser().parse_args(["train", "-c", "a.yaml", "-c", "b.yaml", "--set", "x=1", "--set", "y=2", "--resume"])
+    assert arguments.config == ["a.yaml", "b.yaml"]
+    assert arguments.overrides == ["x=1", "y=2"]
+    assert arguments.resume
