@@ -1,6 +1,7 @@
 """Command line: `nlp-apps train|evaluate|predict|export|tasks`."""
 
 import argparse
+import os
 import sys
 
 from nlp_apps.config import load_config
@@ -87,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         return run(argv)
     except ValueError as error:
         # User errors (bad config, bad data, missing model) get one clear line, not a traceback.
+        if os.environ.get("NLP_APPS_DEBUG"):
+            raise
         print(f"nlp-apps: error: {error}", file=sys.stderr)
         return 2
 
