@@ -108,6 +108,9 @@ class ModelConfig:
 
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     dropout: float = 0.0
+    # Probability of replacing a training token by [UNK], so the [UNK]
+    # embedding is trained for the unknown words met at test time.
+    unknown_word_dropout: float = 0.0
     # Sequence tagging: decode with a CRF (else softmax), the tag scheme the
     # model is trained in, and the scheme scores are reported in.
     use_crf: bool = True
@@ -129,6 +132,8 @@ class TrainConfig:
     seed: int = 1234
     early_stopping_patience: int = 0
     steps_per_epoch: int = 0
+    # Stop after the epoch during which this many minutes of training passed (0 = no limit).
+    max_train_minutes: float = 0.0
     mixed_precision: bool = False
     distribution_strategy: str = "default"
     verbose: int = 1

@@ -1,6 +1,7 @@
 """Callbacks every pipeline trains with: checkpoints, resume, TensorBoard, early stopping."""
 
 import shutil
+import time
 from pathlib import Path
 
 import keras
@@ -39,4 +40,36 @@ def build_callbacks(run_dir: Path, train_config: TrainConfig, resume: bool, moni
             )
     else:
         callbacks.append(keras.callbacks.ModelCheckpoint(str(run_dir / "best.keras")))
+    if train_config.max_train_minutes > 0:
+        callbacks.append(TimeBudget(train_config.max_train_minutes))
     return callbacks
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training before an epoch that would overrun the time budget.
+
+    Benchmarks state a training budget ("60 minutes of CPU training"). Whole
+    epochs keep the dev evaluation and checkpoint of each epoch, so training
+    stops when the next epoch, judged by the longest one so far, would not fit.
+    """
+
+    def __init__(self, minutes: float):
+        super().__init__()
+        self.seconds = 60.0 * minutes
+        self.started = None
+        self.epoch_started = None
+        self.longest_epoch = 0.0
+
+    def on_train_begin(self, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.perf_counter()
+        self.longest_epoch = max(self.longest_epoch, now - self.epoch_started)
+        if now - self.started + self.longest_epoch > self.seconds:
+            print(f"\ntime budget of {self.seconds / 60:.1f} min: stopping after epoch {epoch + 1} "
+                  f"({(now - self.started) / 60:.1f} min used)")
+            self.model.stop_training = True

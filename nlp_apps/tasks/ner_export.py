@@ -1,0 +1,201 @@
+"""Export of a trained NER tagger: `.keras`, string-in SavedModel and TFLite, each verified."""
+
+import json
+
+import numpy as np
+import tensorflow as tf
+
+from nlp_apps.config import PipelineConfig
+from nlp_apps.export.exporter import export_keras, export_saved_model, export_tflite, write_export_manifest
+from nlp_apps.export.verify import verify_saved_model, verify_tflite
+
+FEATURE_KEYS = ("token_ids", "char_ids", "case_ids")
+VERIFICATION_TEXTS = [
+    "EU rejects German call to boycott British lamb .",
+    "Peter Blackburn met officials of the United Nations in New York on Monday.",
+    "",
+    "   ",
+    "Zürich 🙂 東京 مرحبا",
+]
+
+
+def report_tag_names(tag_names: list[str], train_scheme: str) -> list[str]:
+    """IOB2 name of every tag id. Valid BIOES maps to IOB2 token by token (S→B, E→I)."""
+    if train_scheme not in ("bioes", "iob2"):
+        raise ValueError(f"model.train_tag_scheme: export supports bioes or iob2, got {train_scheme!r}")
+    renamed = {"S": "B", "E": "I"}
+    names = []
+    for name in tag_names:
+        if name == "O":
+            names.append(name)
+        else:
+            prefix, entity_type = name.split("-", 1)
+            names.append(f"{renamed.get(prefix, prefix)}-{entity_type}")
+    return names
+
+
+class NERServingModule(tf.Module):
+    """`serving_default`: raw strings in; tokens, IOB2 tags and entity spans out.
+
+    Tokenization, character and casing features, the BiLSTM and CRF Viterbi
+    decoding and the grouping of tags into entities all run in the graph.
+    Outputs are padded: tokens with "", tags with "", offsets with -1.
+    Offsets are in characters (Unicode code points) of the input string.
+    """
+
+    def __init__(self, model, preprocessor, tag_names_iob2):
+        super().__init__()
+        self.model = model
+        self.preprocessor = preprocessor
+        self.tag_names = tf.constant(tag_names_iob2)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="texts")])
+    def serving_default(self, texts):
+        pieces = self.preprocessor(texts)
+        tag_ids = self.model.decode({key: pieces[key] for key in FEATURE_KEYS})
+        tokens = pieces["tokens"]
+        tag_ids = tf.RaggedTensor.from_tensor(tag_ids, lengths=tokens.row_lengths())
+        tags = tf.ragged.map_flat_values(tf.gather, self.tag_names, tag_ids)
+        starts = _char_offsets(texts, pieces["starts"])
+        ends = _char_offsets(texts, pieces["ends"])
+        entities = _entity_spans(texts, tags, starts, ends)
+        outputs = {
+            "tokens": tokens.to_tensor(default_value=""),
+            "tags": tags.to_tensor(default_value=""),
+            "token_starts": starts.to_tensor(default_value=-1),
+            "token_ends": ends.to_tensor(default_value=-1),
+            "num_tokens": tokens.row_lengths(),
+        }
+        outputs.update(entities)
+        return outputs
+
+
+def _char_offsets(texts, byte_offsets):
+    """Byte offsets (ragged, per text) → character offsets."""
+    row_texts = tf.gather(texts, byte_offsets.value_rowids())
+    prefixes = tf.strings.substr(row_texts, tf.zeros_like(byte_offsets.flat_values), byte_offsets.flat_values)
+    lengths = tf.strings.length(prefixes, unit="UTF8_CHAR")
+    return byte_offsets.with_flat_values(tf.cast(lengths, tf.int64))
+
+
+def _entity_spans(texts, tags, starts, ends):
+    """Groups IOB2 tags into entities: an opening token and the I-X tokens that follow it.
+
+    An entity opens at B-X, or (as seqeval reads it) at an I-X whose previous
+    token in the same text is O or of another type, so even a softmax head's
+    invalid sequences give well-formed spans.
+    """
+    flat_tags = tags.flat_values
+    types = tf.strings.regex_replace(flat_tags, "^[BI]-", "")
+    is_entity = tf.not_equal(flat_tags, "O")
+    nonempty = tags.row_lengths() > 0
+    first_positions = tf.boolean_mask(tags.row_starts(), nonempty)
+    is_row_start = tf.scatter_nd(
+        first_positions[:, None], tf.ones_like(first_positions, tf.bool), tf.shape(flat_tags, out_type=tf.int64)
+    )
+    previous_types = tf.concat([["O"], types[:-1]], axis=0)
+    previous_tags = tf.concat([["O"], flat_tags[:-1]], axis=0)
+    continues = (
+        tf.logical_not(is_row_start)
+        & tf.not_equal(previous_tags, "O")
+        & tf.equal(previous_types, types)
+        & tf.strings.regex_full_match(flat_tags, "I-.*")
+    )
+    is_begin = is_entity & tf.logical_not(continues)
+    entity_number = tf.cumsum(tf.cast(is_begin, tf.int64)) - 1
+    entity_tokens = tf.where(is_entity)[:, 0]
+    num_entities = tf.reduce_sum(tf.cast(is_begin, tf.int64))
+    entity_ends = tf.math.unsorted_segment_max(
+        tf.gather(ends.flat_values, entity_tokens), tf.gather(entity_number, entity_tokens), num_entities
+    )
+    begin_tokens = tf.where(is_begin)[:, 0]
+    entity_starts = tf.gather(starts.flat_values, begin_tokens)
+    entity_types = tf.gather(types, begin_tokens)
+    entity_rows = tf.gather(tags.value_rowids(), begin_tokens)
+    entity_texts = tf.strings.substr(
+        tf.gather(texts, entity_rows), tf.cast(entity_starts, tf.int32), tf.cast(entity_ends - entity_starts, tf.int32), unit="UTF8_CHAR"
+    )
+    num_rows = tags.nrows()
+
+    def per_row(values, default):
+        return tf.RaggedTensor.from_value_rowids(values, entity_rows, nrows=num_rows).to_tensor(default_value=default)
+
+    return {
+        "entity_types": per_row(entity_types, ""),
+        "entity_texts": per_row(entity_texts, ""),
+        "entity_starts": per_row(entity_starts, -1),
+        "entity_ends": per_row(entity_ends, -1),
+    }
+
+
+def tflite_function(model, max_length: int, max_chars: int):
+    """Token ids in, tag ids out, for batch 1 and fixed lengths (pad with 0).
+
+    Fixed shapes let the converter lower the recurrent layers to builtin ops
+    (no Flex delegate); tokenization happens in the app for now.
+    """
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([1, max_length], tf.int32, name="token_ids"),
+            tf.TensorSpec([1, max_length, max_chars], tf.int32, name="char_ids"),
+            tf.TensorSpec([1, max_length], tf.int32, name="case_ids"),
+        ]
+    )
+    def tag(token_ids, char_ids, case_ids):
+        return {"tag_ids": model.decode({"token_ids": token_ids, "char_ids": char_ids, "case_ids": case_ids})}
+
+    return tag
+
+
+def _fixed_size_features(preprocessor, texts, max_length, max_chars):
+    pieces = preprocessor(tf.constant(texts))
+    arrays = {}
+    for key in FEATURE_KEYS:
+        value = pieces[key].numpy()[:, :max_length]
+        pad = [(0, 0), (0, max_length - value.shape[1])]
+        if key == "char_ids":
+            value = value[:, :, :max_chars]
+            pad.append((0, max_chars - value.shape[2]))
+        arrays[key] = np.pad(value, pad).astype(np.int32)
+    return arrays
+
+
+def export_tagger(config: PipelineConfig, model, assets, preprocessor) -> dict:
+    """Writes every configured format into the export directory and verifies each one."""
+    export_dir = config.export_dir()
+    export_dir.mkdir(parents=True, exist_ok=True)
+    formats = config.export.formats
+    unknown = sorted(set(formats) - {"keras", "saved_model", "tflite"})
+    if unknown:
+        raise ValueError(f"export.formats: unknown format(s) {', '.join(unknown)}; choose from keras, saved_model, tflite")
+    manifest = {"task": "ner", "tag_names": report_tag_names(assets.tag_names, config.model.train_tag_scheme), "artifacts": {}}
+    if "keras" in formats:
+        export_keras(model, export_dir / "model.keras")
+        manifest["artifacts"]["keras"] = "model.keras"
+    if "saved_model" in formats:
+        module = NERServingModule(model, preprocessor, manifest["tag_names"])
+        path = export_dir / "saved_model"
+        export_saved_model(module, path, signatures={"serving_default": module.serving_default})
+        texts = np.array(VERIFICATION_TEXTS, dtype=object)
+        expected = {key: value.numpy() for key, value in module.serving_default(tf.constant(VERIFICATION_TEXTS)).items()}
+        if config.export.verify:
+            manifest["saved_model_verification"] = verify_saved_model(path, {"texts": texts}, expected)
+        manifest["artifacts"]["saved_model"] = "saved_model"
+    if "tflite" in formats:
+        max_length, max_chars = 64, config.text.max_chars_per_token
+        function = tflite_function(model, max_length, max_chars)
+        inputs = _fixed_size_features(preprocessor, VERIFICATION_TEXTS[:2], max_length, max_chars)
+        for quantization in config.export.tflite_quantization:
+            path = export_dir / f"model_{quantization}.tflite"
+            export_tflite(function, path, quantization=quantization, trackable_obj=model)
+            manifest["artifacts"][f"tflite_{quantization}"] = path.name
+            if config.export.verify:
+                # Quantized models are checked on their decisions (tag ids), which should survive quantization.
+                first = {key: value[:1] for key, value in inputs.items()}
+                expected = {"tag_ids": function(**first)["tag_ids"].numpy()}
+                manifest[f"tflite_{quantization}_verification"] = verify_tflite(path, first, expected, atol=0)
+    write_export_manifest(export_dir, manifest)
+    print(f"exported to {export_dir}: {', '.join(manifest['artifacts'].values())}")
+    print(json.dumps({key: value for key, value in manifest.items() if key.endswith("verification")}, indent=2, default=str))
+    return manifest

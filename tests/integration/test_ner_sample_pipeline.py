@@ -1,0 +1,136 @@
+"""End to end on the bundled sample: train → evaluate → predict → export → reload elsewhere.
+
+One training run (module fixture, about a minute on 2 cores) serves every test here.
+"""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nlp_apps.config import load_config
+from nlp_apps.export.exporter import run_tflite
+from nlp_apps.tasks import ner_pipeline
+from nlp_apps.tasks.ner_export import FEATURE_KEYS, _fixed_size_features
+
+PIPELINE = "pipelines/ner_sample.yaml"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ner_sample")
+    config = load_config(
+        [PIPELINE],
+        [f"output_dir={root / 'run'}", f"export.output_dir={root / 'export'}", "train.verbose=0", "train.epochs=10"],
+    )
+    summary = ner_pipeline.train(config)
+    return config, summary
+
+
+def test_training_writes_run_directory(trained):
+    config, summary = trained
+    run_dir = config.run_dir()
+    for name in ("best.keras", "config.yaml", "history.csv", "assets/vocabulary.txt", "assets/tags.json", "train_summary.json"):
+        assert (run_dir / name).exists(), name
+    assert summary["best_dev_f1"] > 90
+
+
+def test_tiny_tagger_overfits_the_sample_training_data(trained):
+    config, _ = trained
+    assert ner_pipeline.evaluate(config, "train")["f1"] == pytest.approx(100.0)
+    assert json.loads((config.run_dir() / "eval_train.json").read_text())["f1"] == pytest.approx(100.0)
+
+
+def test_predict_returns_entities_with_character_offsets(trained):
+    config, _ = trained
+    text = "Orin Lindqvar visited Valdoria on Sunday ."
+    [result] = ner_pipeline.predict(config, [text], output_format="json")
+    spans = {(entity["type"], entity["text"]) for entity in result["entities"]}
+    assert ("PER", "Orin Lindqvar") in spans and ("LOC", "Valdoria") in spans
+    for entity in result["entities"]:
+        assert text[entity["start"]:entity["end"]] == entity["text"]
+
+
+ODD_INPUTS = ["", "   \t ", "Zürich 🙂 東京 مرحبا", " ".join(["Valdoria"] * 5000)]
+
+
+def test_odd_inputs_give_valid_results(trained):
+    config, _ = trained
+    results = ner_pipeline.predict(config, ODD_INPUTS, output_format="json")
+    assert results[0]["tokens"] == [] and results[0]["entities"] == []
+    assert results[1]["tokens"] == []
+    assert len(results[2]["tokens"]) == len(results[2]["tags"]) > 0
+    assert len(results[3]["tokens"]) == 5000
+    for result in results:
+        for entity in result["entities"]:
+            assert result["text"][entity["start"]:entity["end"]] == entity["text"]
+
+
+@pytest.fixture(scope="module")
+def exported(trained):
+    config, _ = trained
+    manifest = ner_pipeline.export(config)
+    return config, manifest
+
+
+def test_export_writes_and_verifies_every_format(exported):
+    config, manifest = exported
+    export_dir = config.export_dir()
+    assert (export_dir / "model.keras").is_file()
+    assert (export_dir / "saved_model" / "saved_model.pb").is_file()
+    assert (export_dir / "model_float32.tflite").is_file()
+    assert max(manifest["saved_model_verification"]["max_abs_diff"].values()) == 0
+    assert manifest["tflite_float32_verification"]["max_abs_diff"]["tag_ids"] == 0
+    # Exports are written to a temporary folder and renamed: nothing is left behind.
+    assert not [path for path in export_dir.parent.iterdir() if "tmp" in path.name]
+
+
+def test_saved_model_in_fresh_process_matches_keras_entities(exported):
+    config, _ = exported
+    texts = ["Orin Lindqvar visited Valdoria on Sunday .", "Greyfield United beat Valdoria .", *ODD_INPUTS[:3]]
+    model, assets, preprocessor = ner_pipeline.load_trained(config)
+    expected = ner_pipeline.tag_texts(model, assets, preprocessor, config, texts)
+    script = (
+        "import json, sys, tensorflow as tf, tensorflow_text\n"
+        "loaded = tf.saved_model.load(sys.argv[1])\n"
+        "texts = json.loads(sys.argv[2])\n"
+        "out = loaded.signatures['serving_default'](texts=tf.constant(texts))\n"
+        "rows = []\n"
+        "for i in range(len(texts)):\n"
+        "    n = int(out['num_tokens'][i])\n"
+        "    tags = [t.decode() for t in out['tags'][i][:n].numpy()]\n"
+        "    ents = [(t.decode(), int(s), int(e)) for t, s, e in zip(out['entity_types'][i].numpy(), out['entity_starts'][i].numpy(), out['entity_ends'][i].numpy()) if t]\n"
+        "    rows.append({'tags': tags, 'entities': ents})\n"
+        "assert 'nlp_apps' not in sys.modules\n"
+        "print(json.dumps(rows))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(config.export_dir() / "saved_model"), json.dumps(texts)],
+        capture_output=True, text=True, check=True,
+    )
+    rows = json.loads(result.stdout.strip().splitlines()[-1])
+    for row, reference in zip(rows, expected):
+        assert row["tags"] == reference["tags"]
+        assert [tuple(entity) for entity in row["entities"]] == [(e["type"], e["start"], e["end"]) for e in reference["entities"]]
+
+
+def test_tflite_tags_equal_keras_tags(exported):
+    config, _ = exported
+    model, _, preprocessor = ner_pipeline.load_trained(config)
+    inputs = _fixed_size_features(preprocessor, ["Orin Lindqvar visited Valdoria on Sunday ."], 64, config.text.max_chars_per_token)
+    expected = model.decode({key: tf.constant(inputs[key]) for key in FEATURE_KEYS}).numpy()
+    outputs = run_tflite(config.export_dir() / "model_float32.tflite", inputs)
+    np.testing.assert_array_equal(np.asarray(outputs["tag_ids"]), expected)
+    assert expected[0, :4].tolist() != [0, 0, 0, 0]
+
+
+def test_cli_errors_name_the_problem(tmp_path):
+    untrained = subprocess.run(
+        [sys.executable, "-m", "nlp_apps", "predict", "-c", PIPELINE, "--set", f"output_dir={tmp_path}", "--text", "x"],
+        capture_output=True, text=True,
+    )
+    assert untrained.returncode == 2
+    assert "no trained model" in untrained.stderr
