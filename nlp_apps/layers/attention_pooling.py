@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from nlp_apps.layers.masked_softmax import masked_softmax
+
 
 @keras.saving.register_keras_serializable(package="nlp_apps")
 class AttentionPooling(keras.layers.Layer):
@@ -65,19 +67,7 @@ class AttentionPooling(keras.layers.Layer):
     def call(self, inputs, mask=None):
         hidden = self.projection(inputs)
         scores = ops.tensordot(hidden, self.context_vector, axes=[[2], [0]])
-        if mask is None:
-            weights = ops.softmax(scores, axis=-1)
-        else:
-            mask = ops.cast(mask, "bool")
-            # -1e9 overflows float16 to -inf, and a row of -inf makes softmax NaN.
-            if keras.backend.standardize_dtype(scores.dtype) == "float16":
-                large_negative = -65504.0
-            else:
-                large_negative = -1e9
-            scores = ops.where(mask, scores, ops.cast(large_negative, scores.dtype))
-            weights = ops.softmax(scores, axis=-1)
-            # A fully-masked row comes out of softmax uniform; zero it.
-            weights = ops.where(mask, weights, ops.zeros_like(weights))
+        weights = masked_softmax(scores, mask)
         pooled = ops.sum(ops.expand_dims(weights, -1) * inputs, axis=1)
         if self.return_attention_scores:
             return pooled, weights

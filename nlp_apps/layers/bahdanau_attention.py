@@ -3,26 +3,7 @@
 import keras
 from keras import ops
 
-
-def _masked_softmax(scores, mask):
-    """Softmax over the last axis that gives exactly 0 to masked positions.
-
-    `mask` is broadcastable to `scores`. A row whose positions are all masked
-    gets all-zero weights instead of a uniform distribution or NaN.
-    """
-    if mask is None:
-        return ops.softmax(scores, axis=-1)
-    mask = ops.cast(mask, "bool")
-    # -1e9 overflows float16 to -inf, and a row of -inf makes softmax NaN.
-    if keras.backend.standardize_dtype(scores.dtype) == "float16":
-        large_negative = -65504.0
-    else:
-        large_negative = -1e9
-    scores = ops.where(mask, scores, ops.cast(large_negative, scores.dtype))
-    weights = ops.softmax(scores, axis=-1)
-    # exp(-1e9 - max) is already exactly 0 when a row has a real position;
-    # zeroing again handles fully-masked rows, where softmax would be uniform.
-    return ops.where(mask, weights, ops.zeros_like(weights))
+from nlp_apps.layers.masked_softmax import masked_softmax
 
 
 @keras.saving.register_keras_serializable(package="nlp_apps")
@@ -124,7 +105,7 @@ class BahdanauAttention(keras.layers.Layer):
         mask = values_mask
         if mask is not None and not single_step:
             mask = ops.expand_dims(mask, 1)
-        weights = _masked_softmax(scores, mask)
+        weights = masked_softmax(scores, mask)
         if single_step:
             context = ops.squeeze(
                 ops.matmul(ops.expand_dims(weights, 1), values), axis=1

@@ -3,27 +3,9 @@
 import keras
 from keras import ops
 
+from nlp_apps.layers.masked_softmax import masked_softmax
+
 _SCORES = ("dot", "general")
-
-
-def _masked_softmax(scores, mask):
-    """Softmax over the last axis that gives exactly 0 to masked positions.
-
-    `mask` is broadcastable to `scores`. A row whose positions are all masked
-    gets all-zero weights instead of a uniform distribution or NaN.
-    """
-    if mask is None:
-        return ops.softmax(scores, axis=-1)
-    mask = ops.cast(mask, "bool")
-    # -1e9 overflows float16 to -inf, and a row of -inf makes softmax NaN.
-    if keras.backend.standardize_dtype(scores.dtype) == "float16":
-        large_negative = -65504.0
-    else:
-        large_negative = -1e9
-    scores = ops.where(mask, scores, ops.cast(large_negative, scores.dtype))
-    weights = ops.softmax(scores, axis=-1)
-    # Fully-masked rows would otherwise come out uniform.
-    return ops.where(mask, weights, ops.zeros_like(weights))
 
 
 @keras.saving.register_keras_serializable(package="nlp_apps")
@@ -149,7 +131,7 @@ class LuongAttention(keras.layers.Layer):
         mask = values_mask
         if mask is not None:
             mask = ops.expand_dims(mask, 1)
-        weights = _masked_softmax(scores, mask)
+        weights = masked_softmax(scores, mask)
         context = ops.matmul(weights, values)
         if single_step:
             context = ops.squeeze(context, axis=1)
