@@ -182,6 +182,9 @@ class CRF(keras.layers.Layer):
             float32 `(batch,)`: `log p(tags | potentials)`; 0 for empty rows.
             Train with `-mean(log_likelihood)`.
         """
+        # Methods other than call() do not trigger Keras's automatic build.
+        if not self.built:
+            self.build(potentials.shape)
         potentials, mask = self._prepare(potentials, mask)
         tags = tf.cast(tags, tf.int32)
         # Padding labels may be anything (e.g. -1); replace them with a valid id
@@ -244,6 +247,9 @@ class CRF(keras.layers.Layer):
             tag sequence with 0 at padded positions, and float32 `(batch,)` its
             unnormalized score (0 for empty rows).
         """
+        # Methods other than call() do not trigger Keras's automatic build.
+        if not self.built:
+            self.build(potentials.shape)
         potentials, mask = self._prepare(potentials, mask)
         transitions, start, end = self._constrained_weights()
         potentials_tm = tf.transpose(potentials, [1, 0, 2])
