@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from nlp_apps.config import PipelineConfig
 from nlp_apps.data.batching import bucket_boundaries_from_lengths, make_batches
+from nlp_apps.data.columns import column, ragged_rows
 from nlp_apps.data.conll_reader import load_conll_hub, read_conll
 from nlp_apps.data.files import resolve_data_path
 from nlp_apps.data.sample_data import resolve_data_dir
@@ -49,18 +50,6 @@ def read_split(config: PipelineConfig, split: str):
     return read_conll(
         path, token_column=data.token_column, tag_column=data.tag_column, scheme=data.tag_scheme, target_scheme=data.tag_scheme
     )
-
-
-def ragged_rows(rows: list[list], dtype=tf.string) -> tf.RaggedTensor:
-    """(rows, None) ragged tensor, built from flat values (far faster than `tf.ragged.constant`)."""
-    lengths = [len(row) for row in rows]
-    flat = [value for row in rows for value in row]
-    return tf.RaggedTensor.from_row_lengths(tf.constant(flat, dtype=dtype, shape=[len(flat)]), tf.constant(lengths, tf.int64))
-
-
-def column(dataset, name: str) -> list:
-    """A `datasets.Dataset` column as a plain list (datasets 4+ returns lazy Column objects)."""
-    return list(dataset[name])
 
 
 class TaggingAssets:

@@ -90,7 +90,7 @@ def test_export_writes_and_verifies_every_format(exported):
 
 def test_saved_model_in_fresh_process_matches_keras_entities(exported):
     config, _ = exported
-    texts = ["Orin Lindqvar visited Valdoria on Sunday .", "Greyfield United beat Valdoria .", *ODD_INPUTS[:3]]
+    texts = ["Orin Lindqvar visited Valdoria on Sunday .", "Greyfield United beat Valdoria .", *ODD_INPUTS]
     model, assets, preprocessor = ner_pipeline.load_trained(config)
     expected = ner_pipeline.tag_texts(model, assets, preprocessor, config, texts)
     script = (
