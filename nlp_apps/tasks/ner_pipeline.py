@@ -314,12 +314,23 @@ def evaluate(config: PipelineConfig, split: str = "test") -> dict:
     return scores
 
 
+def byte_to_char_offsets(text: str) -> list[int]:
+    """Character offset of every byte offset of `text` (one pass, so long texts stay linear)."""
+    offsets = []
+    for index, character in enumerate(text):
+        offsets.extend([index] * len(character.encode("utf-8")))
+    offsets.append(len(text))
+    return offsets
+
+
 def tag_texts(model, assets: TaggingAssets, preprocessor: NERPreprocessor, config: PipelineConfig, texts: list[str]) -> list[dict]:
     """Tokens, report-scheme tags and entities (with character offsets) for raw texts."""
     from seqeval.metrics.sequence_labeling import get_entities
 
     pieces = preprocessor(tf.constant(texts, dtype=tf.string))
-    tag_ids = model.decode({key: pieces[key] for key in ("token_ids", "char_ids", "case_ids")}).numpy()
+    # Compiled: eager Viterbi would run its time loop step by step in Python.
+    decode = tf.function(model.decode, reduce_retracing=True)
+    tag_ids = decode({key: pieces[key] for key in ("token_ids", "char_ids", "case_ids")}).numpy()
     results = []
     for row, text in enumerate(texts):
         tokens = [token.decode("utf-8") for token in pieces["tokens"][row].numpy()]
@@ -328,11 +339,10 @@ def tag_texts(model, assets: TaggingAssets, preprocessor: NERPreprocessor, confi
         tags = to_report_scheme(
             [assets.tag_names[i] for i in tag_ids[row][: len(tokens)]], config.model.train_tag_scheme, "iob2"
         )
-        encoded = text.encode("utf-8")
-        char_offset = lambda byte_offset: len(encoded[:byte_offset].decode("utf-8", errors="ignore"))  # noqa: E731
+        char_offsets = byte_to_char_offsets(text)
         entities = []
         for entity_type, first, last in get_entities(tags):
-            start, end = char_offset(starts[first]), char_offset(ends[last])
+            start, end = char_offsets[starts[first]], char_offsets[ends[last]]
             entities.append({"type": entity_type, "start": start, "end": end, "text": text[start:end]})
         results.append({"text": text, "tokens": tokens, "tags": tags, "entities": entities})
     return results

@@ -134,3 +134,13 @@ def test_cli_errors_name_the_problem(tmp_path):
     )
     assert untrained.returncode == 2
     assert "no trained model" in untrained.stderr
+
+
+def test_byte_to_char_offsets_handles_multibyte_text():
+    text = "Zü 🙂 x"
+    offsets = ner_pipeline.byte_to_char_offsets(text)
+    encoded = text.encode("utf-8")
+    assert len(offsets) == len(encoded) + 1
+    for byte_offset, char_offset in enumerate(offsets):
+        if byte_offset == len(encoded) or (encoded[byte_offset] & 0xC0) != 0x80:
+            assert len(encoded[:byte_offset].decode("utf-8")) == char_offset
