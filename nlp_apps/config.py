@@ -87,6 +87,12 @@ class DataConfig:
     split_seed: int = 1234
     # 0 keeps every example; a positive value keeps the first N (smoke runs).
     max_train_examples: int = 0
+    # Language modeling on a single file (no dev/test given): share of the
+    # lines held out as a contiguous test block (dev uses dev_fraction).
+    test_fraction: float = 0.05
+    # Text classification: the label names in class-id order; empty = the
+    # sorted labels of the training data.
+    labels: list = field(default_factory=list)
 
 
 @dataclass
@@ -100,6 +106,10 @@ class TextConfig:
     max_chars_per_token: int = 20
     max_length: int = 0
     sentencepiece_vocabulary_size: int = 8000
+    # Documents (sentiment): keep the first `max_sentences` sentences and the
+    # first `max_words_per_sentence` words of each (0 = no limit).
+    max_sentences: int = 0
+    max_words_per_sentence: int = 0
 
 
 @dataclass
@@ -116,6 +126,18 @@ class ModelConfig:
     use_crf: bool = True
     train_tag_scheme: str = "bioes"
     report_tag_scheme: str = "iob2"
+    # Document classification (sentiment): hierarchical attention network
+    # (words -> sentences -> document) or a flat BiLSTM over all words; the
+    # sentence-level RNN (same cell type as the encoder; 0 units = the
+    # encoder's units) and the size of both attention spaces.
+    hierarchical: bool = True
+    sentence_units: int = 0
+    attention_units: int = 100
+    # Language modeling: output projection tied to the input embeddings;
+    # sampled_softmax > 0 trains with a sampled softmax over that many classes
+    # (evaluation always uses the exact softmax).
+    tie_weights: bool = True
+    sampled_softmax: int = 0
 
 
 @dataclass
@@ -131,12 +153,24 @@ class TrainConfig:
     shuffle_buffer: int = 10000
     seed: int = 1234
     early_stopping_patience: int = 0
+    # Multiply the learning rate by lr_decay_factor when the monitored dev
+    # score has not improved for lr_decay_patience epochs (0 = constant rate).
+    lr_decay_patience: int = 0
+    lr_decay_factor: float = 0.5
     steps_per_epoch: int = 0
     # Stop after the epoch during which this many minutes of training passed (0 = no limit).
     max_train_minutes: float = 0.0
     mixed_precision: bool = False
     distribution_strategy: str = "default"
     verbose: int = 1
+    # Language modeling: "stream" (truncated BPTT over the running text, state
+    # carried across windows of bptt_length) or "sentence" (one padded line
+    # per example); "" = the task's default. Per-epoch validation uses
+    # eval_streams parallel streams. (Learning-rate decay on plateau: see
+    # lr_decay_patience / lr_decay_factor above.)
+    mode: str = ""
+    bptt_length: int = 35
+    eval_streams: int = 10
 
 
 @dataclass

@@ -234,7 +234,7 @@ def _limit(dataset, count):
 def train(config: PipelineConfig, resume: bool = False) -> dict:
     set_precision_policy(config.train)
     keras.utils.set_random_seed(config.train.seed)
-    run_dir = prepare_run_dir(config)
+    run_dir = prepare_run_dir(config, resume)
     train_data = _limit(read_split(config, "train"), config.data.max_train_examples)
     dev_data = read_split(config, "dev")
     train_scheme, report_scheme, data_scheme = config.model.train_tag_scheme, config.model.report_tag_scheme, config.data.tag_scheme

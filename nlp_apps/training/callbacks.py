@@ -7,6 +7,7 @@ from pathlib import Path
 import keras
 
 from nlp_apps.config import TrainConfig
+from nlp_apps.training.run_directory import BACKUP_DIR_NAME
 
 
 def build_callbacks(run_dir: Path, train_config: TrainConfig, resume: bool, monitor: str | None = None, mode: str = "max") -> list:
@@ -18,7 +19,7 @@ def build_callbacks(run_dir: Path, train_config: TrainConfig, resume: bool, moni
       (or the last one when there is no validation metric).
     - `TensorBoard` logs under `run_dir/tensorboard`.
     """
-    backup_dir = run_dir / "backup"
+    backup_dir = run_dir / BACKUP_DIR_NAME
     if not resume and backup_dir.exists():
         shutil.rmtree(backup_dir)
     if resume and not backup_dir.exists():
@@ -32,6 +33,13 @@ def build_callbacks(run_dir: Path, train_config: TrainConfig, resume: bool, moni
         callbacks.append(
             keras.callbacks.ModelCheckpoint(str(run_dir / "best.keras"), monitor=monitor, mode=mode, save_best_only=True)
         )
+        if train_config.lr_decay_patience > 0:
+            callbacks.append(
+                keras.callbacks.ReduceLROnPlateau(
+                    monitor=monitor, mode=mode, factor=train_config.lr_decay_factor,
+                    patience=train_config.lr_decay_patience, min_lr=1e-5, verbose=1,
+                )
+            )
         if train_config.early_stopping_patience > 0:
             callbacks.append(
                 keras.callbacks.EarlyStopping(

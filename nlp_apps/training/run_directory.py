@@ -7,9 +7,18 @@ from nlp_apps.config import PipelineConfig, write_config
 RESOLVED_CONFIG_NAME = "config.yaml"
 
 
-def prepare_run_dir(config: PipelineConfig) -> Path:
-    """Creates the run directory and writes the resolved config into it."""
+BACKUP_DIR_NAME = "backup"
+
+
+def prepare_run_dir(config: PipelineConfig, resume: bool = False) -> Path:
+    """Creates the run directory and writes the resolved config into it.
+
+    With `resume`, first checks that there is an epoch checkpoint to resume
+    from, before any data is read or anything is overwritten.
+    """
     run_dir = config.run_dir()
+    if resume and not (run_dir / BACKUP_DIR_NAME).is_dir():
+        raise ValueError(f"--resume: no checkpoint to resume from in {run_dir / BACKUP_DIR_NAME}")
     run_dir.mkdir(parents=True, exist_ok=True)
     write_config(config, run_dir / RESOLVED_CONFIG_NAME)
     return run_dir

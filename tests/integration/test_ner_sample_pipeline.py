@@ -144,3 +144,20 @@ def test_byte_to_char_offsets_handles_multibyte_text():
     for byte_offset, char_offset in enumerate(offsets):
         if byte_offset == len(encoded) or (encoded[byte_offset] & 0xC0) != 0x80:
             assert len(encoded[:byte_offset].decode("utf-8")) == char_offset
+
+
+def test_resume_continues_from_the_last_epoch(tmp_path):
+    overrides = [f"output_dir={tmp_path / 'run'}", "train.verbose=0", "train.steps_per_epoch=2", "train.epochs=1"]
+    first = ner_pipeline.train(load_config([PIPELINE], overrides))
+    assert first["epochs_run"] == 1
+    resumed = ner_pipeline.train(load_config([PIPELINE], overrides + ["train.epochs=2"]), resume=True)
+    # Only the second epoch runs; the CSV log keeps both.
+    assert resumed["epochs_run"] == 1
+    epochs = [line.split(",")[0] for line in (tmp_path / "run" / "history.csv").read_text().splitlines()[1:]]
+    assert epochs == ["0", "1"]
+
+
+def test_resume_without_checkpoint_is_a_clear_error(tmp_path):
+    config = load_config([PIPELINE], [f"output_dir={tmp_path / 'empty'}", "train.verbose=0"])
+    with pytest.raises(ValueError, match="no checkpoint to resume from"):
+        ner_pipeline.train(config, resume=True)
