@@ -1,6 +1,7 @@
 """Command line: `nlp-apps train|evaluate|predict|export|tasks`."""
 
 import argparse
+import inspect
 import os
 import sys
 
@@ -37,6 +38,15 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--text", action="append", default=[], help="an input text; repeat for several")
     predict.add_argument("--input-file", help="a UTF-8 file with one input text per line")
     predict.add_argument("--format", dest="output_format", default="text", choices=("text", "json", "conll"))
+    predict.add_argument(
+        "--explain", metavar="DIR", help="write an HTML and PNG attention explanation per input to DIR (sentiment)"
+    )
+    # Generation options (language_model); left out of the call when not given.
+    predict.add_argument("--max-length", type=int, help="tokens to generate at most (language_model)")
+    predict.add_argument("--temperature", type=float, help="sampling temperature, 0 = greedy (language_model)")
+    predict.add_argument("--top-k", type=int, help="sample from the k most likely tokens, 0 = all (language_model)")
+    predict.add_argument("--top-p", type=float, help="nucleus sampling mass, 1 = all (language_model)")
+    predict.add_argument("--seed", type=int, help="random seed; the same seed gives the same text (language_model)")
 
     export = subcommands.add_parser("export", help="export the trained model (.keras, SavedModel, TFLite) and verify it")
     _add_config_arguments(export)
@@ -77,7 +87,17 @@ def run(argv: list[str] | None = None) -> int:
     elif arguments.command == "evaluate":
         task.evaluate(config, split=arguments.split)
     elif arguments.command == "predict":
-        task.predict(config, _read_inputs(arguments), output_format=arguments.output_format)
+        options = {}
+        if arguments.explain:
+            if "explain_dir" not in inspect.signature(task.predict).parameters:
+                raise ValueError(f"--explain: task {config.task!r} does not write explanations")
+            options["explain_dir"] = arguments.explain
+        for name in ("max_length", "temperature", "top_k", "top_p", "seed"):
+            if getattr(arguments, name) is not None:
+                if name not in inspect.signature(task.predict).parameters:
+                    raise ValueError(f"--{name.replace('_', '-')}: task {config.task!r} does not generate text")
+                options[name] = getattr(arguments, name)
+        task.predict(config, _read_inputs(arguments), output_format=arguments.output_format, **options)
     elif arguments.command == "export":
         task.export(config)
     return 0

@@ -15,10 +15,10 @@ def test_help_lists_subcommands():
 
 
 def test_planned_task_is_reported_as_not_available(tmp_path, capsys):
-    path = tmp_path / "lm.yaml"
-    path.write_text(yaml.safe_dump({"task": "language_model"}))
+    path = tmp_path / "translation.yaml"
+    path.write_text(yaml.safe_dump({"task": "translation"}))
     assert main(["train", "-c", str(path)]) == 2
-    assert "'language_model' is not yet available" in capsys.readouterr().err
+    assert "'translation' is not yet available" in capsys.readouterr().err
 
 
 def test_unknown_task_and_unknown_key_are_errors(tmp_path, capsys):

@@ -82,6 +82,7 @@ import platform
 import shutil
 import tempfile
 import warnings
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -92,6 +93,26 @@ from nlp_apps.export.atomic import atomic_output_file
 from nlp_apps.export.verify_worker import run_tflite_model
 
 QUANTIZATIONS = ("float32", "float16", "dynamic_int8")
+EXPORT_FORMATS = ("keras", "saved_model", "tflite")
+
+
+def prepare_export_dir(export_dir, formats, quantizations=()):
+    """Checks the configured formats before any work is done, then creates the folder.
+
+    Every task's export starts here, so a typo in `export.formats` or
+    `export.tflite_quantization` fails fast with the field named.
+    """
+    unknown = sorted(set(formats) - set(EXPORT_FORMATS))
+    if unknown:
+        raise ValueError(f"export.formats: unknown format(s) {', '.join(unknown)}; choose from {', '.join(EXPORT_FORMATS)}")
+    unknown = sorted(set(quantizations) - set(QUANTIZATIONS))
+    if unknown:
+        raise ValueError(
+            f"export.tflite_quantization: unknown {', '.join(unknown)}; choose from {', '.join(QUANTIZATIONS)}"
+        )
+    export_dir = Path(export_dir)
+    export_dir.mkdir(parents=True, exist_ok=True)
+    return export_dir
 MANIFEST_NAME = "manifest.json"
 
 

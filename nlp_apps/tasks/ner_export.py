@@ -6,7 +6,13 @@ import numpy as np
 import tensorflow as tf
 
 from nlp_apps.config import PipelineConfig
-from nlp_apps.export.exporter import export_keras, export_saved_model, export_tflite, write_export_manifest
+from nlp_apps.export.exporter import (
+    export_keras,
+    export_saved_model,
+    export_tflite,
+    prepare_export_dir,
+    write_export_manifest,
+)
 from nlp_apps.export.verify import verify_saved_model, verify_tflite
 
 FEATURE_KEYS = ("token_ids", "char_ids", "case_ids")
@@ -163,12 +169,8 @@ def _fixed_size_features(preprocessor, texts, max_length, max_chars):
 
 def export_tagger(config: PipelineConfig, model, assets, preprocessor) -> dict:
     """Writes every configured format into the export directory and verifies each one."""
-    export_dir = config.export_dir()
-    export_dir.mkdir(parents=True, exist_ok=True)
     formats = config.export.formats
-    unknown = sorted(set(formats) - {"keras", "saved_model", "tflite"})
-    if unknown:
-        raise ValueError(f"export.formats: unknown format(s) {', '.join(unknown)}; choose from keras, saved_model, tflite")
+    export_dir = prepare_export_dir(config.export_dir(), formats, config.export.tflite_quantization)
     manifest = {"task": "ner", "tag_names": report_tag_names(assets.tag_names, config.model.train_tag_scheme), "artifacts": {}}
     if "keras" in formats:
         export_keras(model, export_dir / "model.keras")

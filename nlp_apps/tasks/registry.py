@@ -9,10 +9,12 @@ import importlib
 
 TASK_MODULES = {
     "ner": "nlp_apps.tasks.ner_pipeline",
+    "sentiment": "nlp_apps.tasks.sentiment_pipeline",
+    "language_model": "nlp_apps.tasks.language_model_pipeline",
 }
 
 # Tasks that are designed but not implemented yet; named so users get a clear answer.
-PLANNED_TASKS = ("language_model", "translation", "sentiment")
+PLANNED_TASKS = ("translation",)
 
 
 def get_task(name: str):

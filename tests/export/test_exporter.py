@@ -508,3 +508,14 @@ def test_write_export_manifest(tmp_path):
         write_export_manifest(tmp_path, {"files": []})
     with pytest.raises(ValueError, match="is not a directory"):
         write_export_manifest(tmp_path / "missing", {})
+
+
+def test_prepare_export_dir_rejects_unknown_formats_before_creating_anything(tmp_path):
+    from nlp_apps.export.exporter import prepare_export_dir
+
+    with pytest.raises(ValueError, match="export.formats: unknown format.*onnx"):
+        prepare_export_dir(tmp_path / "out", ["keras", "onnx"])
+    with pytest.raises(ValueError, match="export.tflite_quantization: unknown int4"):
+        prepare_export_dir(tmp_path / "out", ["tflite"], ["int4"])
+    assert not (tmp_path / "out").exists()
+    assert prepare_export_dir(tmp_path / "out", ["keras"], ["float16"]).is_dir()

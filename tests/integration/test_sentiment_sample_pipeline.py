@@ -1,0 +1,160 @@
+"""End to end on the bundled sample: train → evaluate → predict/explain → export → reload elsewhere.
+
+One training run (module fixture, about half a minute on 2 cores) serves every test here;
+the export tests start fresh Python processes and are marked slow.
+"""
+
+import html
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nlp_apps.cli import main
+from nlp_apps.config import load_config
+from nlp_apps.export.exporter import run_tflite, tflite_op_names
+from nlp_apps.tasks import sentiment_pipeline
+from nlp_apps.tasks.sentiment_export import fixed_size_ids, tflite_function, tflite_shape
+
+PIPELINE = "pipelines/sentiment_sample.yaml"
+REVIEW = "A wonderful film. The music is lovely & the <i>photography</i> is stunning!<br /><br />I would watch it again."
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sentiment_sample")
+    config = load_config(
+        [PIPELINE],
+        [f"output_dir={root / 'run'}", f"export.output_dir={root / 'export'}", "train.verbose=0"],
+    )
+    summary = sentiment_pipeline.train(config)
+    return config, summary
+
+
+def test_training_writes_run_directory(trained):
+    config, summary = trained
+    run_dir = config.run_dir()
+    for name in ("best.keras", "config.yaml", "history.csv", "assets/vocabulary.txt", "assets/labels.json", "train_summary.json"):
+        assert (run_dir / name).exists(), name
+    assert json.loads((run_dir / "assets/labels.json").read_text()) == ["neg", "pos"]
+    assert summary["best_dev_accuracy"] > 90
+
+
+def test_tiny_model_overfits_the_sample_training_data(trained):
+    config, _ = trained
+    assert sentiment_pipeline.evaluate(config, "train")["accuracy"] == pytest.approx(100.0)
+    assert sentiment_pipeline.evaluate(config, "test")["accuracy"] > 80
+
+
+def test_predict_prints_label_and_probability(trained, capsys):
+    config, _ = trained
+    results = sentiment_pipeline.predict(config, [REVIEW, "A tedious waste of two hours. I would never watch it again.", ""])
+    assert [result["label"] for result in results[:2]] == ["pos", "neg"]
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("pos\t") and printed[1].startswith("neg\t")
+    empty = results[2]
+    assert empty["sentences"] == [] and 0 <= empty["probability"] <= 1
+
+
+def test_explanation_html_contains_every_word_and_a_png(trained, tmp_path):
+    config, _ = trained
+    long_review = " ".join(f"Sentence number {index} is fine." for index in range(20))  # beyond max_sentences
+    [result, long_result] = sentiment_pipeline.predict(config, [REVIEW, long_review], explain_dir=tmp_path)
+    page = (tmp_path / "explanation_0.html").read_text(encoding="utf-8")
+    assert result["words"] and len(result["sentences"]) == 3
+    for sentence in result["words"]:
+        for word in sentence:
+            assert f">{html.escape(word)}</span>" in page
+    # The markup of the review is text here: "<", "i", ">" are words, escaped.
+    assert "<i>" not in page and ">&lt;</span>" in page and ">&amp;</span>" in page
+    assert (tmp_path / "explanation_0.png").stat().st_size > 1000
+    # Words cut by truncation still appear, marked as such.
+    long_page = (tmp_path / "explanation_1.html").read_text(encoding="utf-8")
+    assert len(long_result["sentences"]) == config.text.max_sentences
+    assert '<span class="word" title' in long_page and '<div class="weight">cut</div>' in long_page
+    assert '<span class="word truncated" title="truncated">19</span>' in long_page
+
+
+def test_cli_predict_with_explain(trained, tmp_path, capsys):
+    config, _ = trained
+    code = main(["predict", "-c", PIPELINE, "--set", f"output_dir={config.run_dir()}", "--text", REVIEW, "--explain", str(tmp_path)])
+    assert code == 0
+    assert (tmp_path / "explanation_0.html").is_file()
+    assert capsys.readouterr().out.startswith("pos\t")
+
+
+@pytest.fixture(scope="module")
+def exported(trained):
+    config, _ = trained
+    manifest = sentiment_pipeline.export(config)
+    return config, manifest
+
+
+@pytest.mark.slow
+def test_export_writes_and_verifies_every_format(exported):
+    config, manifest = exported
+    export_dir = config.export_dir()
+    assert (export_dir / "model.keras").is_file()
+    assert (export_dir / "saved_model" / "saved_model.pb").is_file()
+    assert max(manifest["saved_model_verification"]["max_abs_diff"].values()) <= 1e-5
+    assert max(manifest["tflite_float32_verification"]["max_abs_diff"].values()) <= 1e-4
+    assert not [path for path in export_dir.parent.iterdir() if "tmp" in path.name]
+
+
+@pytest.mark.slow
+def test_saved_model_in_fresh_process_agrees_with_keras_on_raw_strings(exported):
+    config, _ = exported
+    texts = [REVIEW, "A tedious waste of two hours. I would never watch it again.", "", "   ", "Zürich 🙂 東京 مرحبا"]
+    model, assets, preprocessor = sentiment_pipeline.load_trained(config)
+    expected = sentiment_pipeline.classify_texts(model, assets, preprocessor, texts)
+    script = (
+        "import json, sys, tensorflow as tf, tensorflow_text\n"
+        "loaded = tf.saved_model.load(sys.argv[1])\n"
+        "texts = json.loads(sys.argv[2])\n"
+        "out = loaded.signatures['serving_default'](texts=tf.constant(texts))\n"
+        "rows = [{'label': out['label'][i].numpy().decode(), 'probabilities': out['probabilities'][i].numpy().tolist(),\n"
+        "         'sentence_attention': out['sentence_attention'][i].numpy().tolist(),\n"
+        "         'words': [[w.decode() for w in s if w] for s in out['words'][i].numpy().tolist()]} for i in range(len(texts))]\n"
+        "assert 'nlp_apps' not in sys.modules\n"
+        "print(json.dumps(rows))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(config.export_dir() / "saved_model"), json.dumps(texts)],
+        capture_output=True, text=True, check=True,
+    )
+    rows = json.loads(result.stdout.strip().splitlines()[-1])
+    for row, reference in zip(rows, expected):
+        assert row["label"] == reference["label"]
+        np.testing.assert_allclose(row["probabilities"], list(reference["probabilities"].values()), atol=1e-5)
+        num_sentences = len(reference["words"])
+        np.testing.assert_allclose(row["sentence_attention"][:num_sentences], reference["sentence_attention"], atol=1e-5)
+        assert [sentence for sentence in row["words"] if sentence] == reference["words"]
+
+
+@pytest.mark.slow
+def test_tflite_probabilities_equal_keras_and_use_builtin_ops(exported):
+    config, _ = exported
+    model, _, preprocessor = sentiment_pipeline.load_trained(config)
+    num_sentences, num_words = tflite_shape(config)
+    token_ids = fixed_size_ids(preprocessor, [REVIEW], num_sentences, num_words)
+    expected = tflite_function(model, num_sentences, num_words)(tf.constant(token_ids))
+    path = config.export_dir() / "model_float32.tflite"
+    outputs = run_tflite(path, {"token_ids": token_ids})
+    np.testing.assert_allclose(outputs["probabilities"], expected["probabilities"].numpy(), atol=1e-5)
+    assert not [name for name in tflite_op_names(path) if name.startswith("Flex") or name == "CUSTOM"]
+
+
+def test_unknown_word_dropout_only_replaces_real_words():
+    token_ids = tf.constant([[[5, 6, 0], [7, 0, 0]]] * 50, tf.int32)
+    replaced, labels = sentiment_pipeline.replace_with_unknown(0.5, seed=1)(token_ids, tf.zeros([50], tf.int32))
+    replaced = replaced.numpy()
+    assert ((replaced == 0) == (token_ids.numpy() == 0)).all()
+    assert 0.3 < (replaced == 1).sum() / (token_ids.numpy() > 0).sum() < 0.7
+
+
+def test_explain_is_refused_by_tasks_without_explanations(capsys):
+    assert main(["predict", "-c", "pipelines/ner_sample.yaml", "--text", "x", "--explain", "somewhere"]) == 2
+    assert "--explain: task 'ner' does not write explanations" in capsys.readouterr().err
