@@ -132,6 +132,7 @@ def test_tflite_step_equals_keras(exported):
     np.testing.assert_allclose(outputs["state_1"], states[1].numpy(), atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "overrides",
     [

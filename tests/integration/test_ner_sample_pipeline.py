@@ -146,6 +146,7 @@ def test_byte_to_char_offsets_handles_multibyte_text():
             assert len(encoded[:byte_offset].decode("utf-8")) == char_offset
 
 
+@pytest.mark.slow
 def test_resume_continues_from_the_last_epoch(tmp_path):
     overrides = [f"output_dir={tmp_path / 'run'}", "train.verbose=0", "train.steps_per_epoch=2", "train.epochs=1"]
     first = ner_pipeline.train(load_config([PIPELINE], overrides))
