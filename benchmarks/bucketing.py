@@ -12,17 +12,13 @@ the fraction of padded positions, and writes benchmarks/results/bucketing.json.
 import argparse
 import json
 import os
-import platform
-import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from nlp_apps.config import EncoderConfig  # noqa: E402
@@ -31,6 +27,7 @@ from nlp_apps.data.files import resolve_data_path  # noqa: E402
 from nlp_apps.data.plain_text_reader import read_plain_text  # noqa: E402
 from nlp_apps.encoders.registry import build_encoder  # noqa: E402
 from nlp_apps.text.vocabulary import Vocabulary  # noqa: E402
+from reporting import run_record, save_report  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bucketing.json"
 
@@ -130,12 +127,9 @@ def main(argv=None) -> dict:
         "padding_fraction_bucketed": results["bucketed"]["dataset_padding_fraction"],
         "padding_fraction_padded": results["padded"]["dataset_padding_fraction"],
         "runs": results,
-        "command": "python " + " ".join([Path(sys.argv[0]).as_posix()] + (argv if argv is not None else sys.argv[1:])),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}, TensorFlow {tf.__version__}, Keras {keras.__version__}",
+        **run_record(argv),
     }
-    Path(arguments.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(arguments.output).write_text(json.dumps(report, indent=2))
+    save_report(Path(arguments.output), report)
     print(json.dumps({key: value for key, value in report.items() if key != "runs"}, indent=2))
     return report
 

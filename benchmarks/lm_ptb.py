@@ -18,20 +18,17 @@ epochs), medium 82.1; AWD-LSTM 57.3. Target: <= 110 within 60 minutes.
 import argparse
 import json
 import os
-import platform
-import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 from nlp_apps.config import load_config  # noqa: E402
 from nlp_apps.tasks import language_model_pipeline  # noqa: E402
+from reporting import load_report, run_record, save_report  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "lm_ptb.json"
@@ -94,14 +91,10 @@ def main(argv=None) -> dict:
     arguments.data_dir = str(Path(arguments.data_dir).resolve())
 
     output = Path(arguments.output)
-    report = json.loads(output.read_text()) if output.exists() else {"datasets": {}}
+    report = load_report(output, "datasets")
     for name in arguments.datasets:
         row = run_dataset(name, arguments)
-        row.update(
-            command="python " + " ".join([Path(sys.argv[0]).as_posix()] + (argv if argv is not None else sys.argv[1:])),
-            date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            budget_minutes=arguments.minutes,
-        )
+        row.update(run_record(argv, arguments.minutes))
         report["datasets"][name] = row
         if name == "ptb":
             report.update(
@@ -111,12 +104,7 @@ def main(argv=None) -> dict:
                 {"seconds": point["seconds"], "valid_perplexity": point["valid_perplexity"]}
                 for point in row["valid_perplexity_curve"]
             ]
-        report["machine"] = (
-            f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}, "
-            f"TensorFlow {tf.__version__}, Keras {keras.__version__}"
-        )
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(report, indent=2))
+        save_report(output, report)
     return report
 
 

@@ -14,20 +14,17 @@ evaluation) and test inference documents/s.
 import argparse
 import json
 import os
-import platform
-import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 from nlp_apps.config import load_config  # noqa: E402
 from nlp_apps.tasks import sentiment_pipeline  # noqa: E402
+from reporting import load_report, run_record, save_report  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "sentiment_imdb.json"
@@ -81,25 +78,16 @@ def main(argv=None) -> dict:
     arguments.data_dir = str(Path(arguments.data_dir).resolve())
 
     output = Path(arguments.output)
-    report = json.loads(output.read_text()) if output.exists() else {"variants": {}}
+    report = load_report(output, "variants")
     for name in arguments.variants:
         row = run_variant(name, arguments)
-        row.update(
-            command="python " + " ".join([Path(sys.argv[0]).as_posix()] + (argv if argv is not None else sys.argv[1:])),
-            date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            budget_minutes=arguments.minutes,
-        )
+        row.update(run_record(argv, arguments.minutes))
         report["variants"][name] = row
         if name == "han":
             report.update({key: row[key] for key in ("test_accuracy", "train_seconds", "docs_per_s", "test_docs_per_s")})
         if name == "flat_bilstm":
             report["flat_bilstm"] = {key: row[key] for key in ("test_accuracy", "train_seconds", "docs_per_s", "test_docs_per_s")}
-        report["machine"] = (
-            f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}, "
-            f"TensorFlow {tf.__version__}, Keras {keras.__version__}"
-        )
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(report, indent=2))
+        save_report(output, report)
     return report
 
 

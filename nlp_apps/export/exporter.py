@@ -79,7 +79,6 @@ import importlib.metadata
 import json
 import os
 import platform
-import shutil
 import tempfile
 import warnings
 from pathlib import Path

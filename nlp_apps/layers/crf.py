@@ -3,7 +3,6 @@
 import keras
 import numpy as np
 import tensorflow as tf
-from keras import ops
 
 # Added to the score of every disallowed transition. Large enough that no
 # realistic sum of potentials outweighs it, small enough to stay finite (and
