@@ -40,6 +40,10 @@ class EncoderConfig:
     merge_mode: str = "concat"
     dropout: float = 0.0
     recurrent_dropout: float = 0.0
+    # DropConnect on the hidden-to-hidden weights (AWD-LSTM weight drop), one
+    # mask per batch shared by all time steps; lstm and gru only; > 0 turns
+    # off the cuDNN kernels.
+    weight_drop: float = 0.0
     residual: bool = False
     # Character features: 0 disables them.
     char_embedding_dim: int = 0
@@ -93,6 +97,23 @@ class DataConfig:
     # Text classification: the label names in class-id order; empty = the
     # sorted labels of the training data.
     labels: list = field(default_factory=list)
+    # Text classification, k-fold cross-validation: with cv_folds = k >= 2 the
+    # `train` file is cut into k folds, fold `cv_fold` (0 .. k-1) is the test
+    # split and a seeded `dev_fraction` of the other folds is the dev split
+    # (`dev` and `test` must then be empty). The folds are the distinct values
+    # of `fold_column` when it is set (review_polarity's `fold`), otherwise a
+    # shuffle with `split_seed`, stratified by label. 0 = no cross-validation.
+    cv_folds: int = 0
+    cv_fold: int = 0
+    fold_column: str = ""
+    # Translation: language codes. With format "parallel", split `train:
+    # multi30k/train` reads train.<source_language> and train.<target_language>;
+    # with a hub data set they name the columns (or the keys of a
+    # "translation" column). With format "tsv", the 0-based columns below.
+    source_language: str = ""
+    target_language: str = ""
+    source_column: int = 0
+    target_column: int = 1
 
 
 @dataclass
@@ -110,6 +131,27 @@ class TextConfig:
     # first `max_words_per_sentence` words of each (0 = no limit).
     max_sentences: int = 0
     max_words_per_sentence: int = 0
+    # Translation: one SentencePiece model for both languages (shared pieces
+    # for names and numbers), or one per language.
+    joint_vocabulary: bool = True
+
+
+@dataclass
+class DecoderConfig:
+    """Options of the attention decoder (translation); see `nlp_apps.decoders.attention_decoder`."""
+
+    cell_type: str = "lstm"
+    embedding_dim: int = 256
+    units: int = 256
+    num_layers: int = 1
+    # "bahdanau" (additive), "luong_dot" or "luong_general" (multiplicative).
+    attention: str = "luong_general"
+    attention_units: int = 256
+    # Feed the previous attentional vector into the next step (Luong et al., 2015).
+    input_feeding: bool = True
+    # Output projection shares the target embedding matrix.
+    tie_embeddings: bool = True
+    dropout: float = 0.2
 
 
 @dataclass
@@ -138,6 +180,14 @@ class ModelConfig:
     # (evaluation always uses the exact softmax).
     tie_weights: bool = True
     sampled_softmax: int = 0
+    # Translation: the decoder, label smoothing of the training loss, and
+    # search: beam size (1 = greedy), GNMT length penalty alpha (0 = none),
+    # and the output length limit (0 = 2 x source pieces + 10, at most 256).
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    label_smoothing: float = 0.1
+    beam_size: int = 5
+    length_penalty: float = 0.6
+    max_decode_length: int = 0
 
 
 @dataclass

@@ -69,3 +69,12 @@ def test_resolved_config_round_trips(tmp_path):
     reloaded = load_config([tmp_path / "resolved.yaml"])
     assert reloaded == config
     assert reloaded != PipelineConfig()
+
+
+def test_encoder_weight_drop_is_read_and_typed(tmp_path):
+    path = write_yaml(tmp_path / "lm.yaml", {"task": "language_model", "model": {"encoder": {"weight_drop": 0.25}}})
+    assert load_config([path]).model.encoder.weight_drop == 0.25
+    assert EncoderConfig().weight_drop == 0.0
+    assert load_config([path], ["model.encoder.weight_drop=0"]).model.encoder.weight_drop == 0.0
+    with pytest.raises(ValueError, match=r"model\.encoder\.weight_drop"):
+        load_config([path], ["model.encoder.weight_drop=high"])

@@ -75,6 +75,7 @@ def build_rnn_encoder(config, vocabulary_size, char_alphabet_size=0, case_vocabu
             merge_mode=config.merge_mode,
             dropout=config.dropout,
             recurrent_dropout=config.recurrent_dropout,
+            weight_drop=config.weight_drop,
             residual=config.residual,
             spectral_radius=config.spectral_radius,
             leak_rate=config.leak_rate,
@@ -180,7 +181,7 @@ def _architecture_mismatch(target, source_config, source_weights, path):
     differences = []
     target_config = target.get_config()
     for key, value in source_config.items():
-        if key in ("name", "trainable", "dtype", "return_state") or "dropout" in key:
+        if key in ("name", "trainable", "dtype", "return_state", "weight_drop") or "dropout" in key:
             continue
         if target_config.get(key) != value:
             differences.append(f"{key}: {value!r} in the file, {target_config.get(key)!r} in the config")

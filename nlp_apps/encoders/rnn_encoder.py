@@ -43,8 +43,8 @@ class RNNEncoder(keras.layers.Layer):
         vocabulary_size: int. Token vocabulary size, including 0 (padding).
         embedding_dim: int. Token embedding size.
         cell_type, units, num_layers, bidirectional, merge_mode, dropout,
-            recurrent_dropout, residual, spectral_radius, leak_rate,
-            input_scaling, reservoir_density, seed: see `RNNStack`.
+            recurrent_dropout, weight_drop, residual, spectral_radius,
+            leak_rate, input_scaling, reservoir_density, seed: see `RNNStack`.
         embedding_dropout: float. Drops whole token embeddings in training
             (see `TokenEmbedding.dropout`); character and casing features are
             not dropped.
@@ -79,6 +79,7 @@ class RNNEncoder(keras.layers.Layer):
         merge_mode="concat",
         dropout=0.0,
         recurrent_dropout=0.0,
+        weight_drop=0.0,
         residual=False,
         spectral_radius=0.9,
         leak_rate=1.0,
@@ -136,6 +137,7 @@ class RNNEncoder(keras.layers.Layer):
         self.merge_mode = merge_mode
         self.dropout = dropout
         self.recurrent_dropout = recurrent_dropout
+        self.weight_drop = weight_drop
         self.residual = bool(residual)
         self.spectral_radius = spectral_radius
         self.leak_rate = leak_rate
@@ -183,6 +185,7 @@ class RNNEncoder(keras.layers.Layer):
             merge_mode=merge_mode,
             dropout=dropout,
             recurrent_dropout=recurrent_dropout,
+            weight_drop=weight_drop,
             residual=residual,
             return_state=return_state,
             spectral_radius=spectral_radius,
@@ -278,6 +281,7 @@ class RNNEncoder(keras.layers.Layer):
                 "merge_mode": self.merge_mode,
                 "dropout": self.dropout,
                 "recurrent_dropout": self.recurrent_dropout,
+                "weight_drop": self.weight_drop,
                 "residual": self.residual,
                 "spectral_radius": self.spectral_radius,
                 "leak_rate": self.leak_rate,

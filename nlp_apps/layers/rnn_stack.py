@@ -4,9 +4,12 @@ import keras
 from keras import ops
 
 from nlp_apps.layers.echo_state_cell import EchoStateCell
+from nlp_apps.layers.weight_drop_gru_cell import WeightDropGRUCell
+from nlp_apps.layers.weight_drop_lstm_cell import WeightDropLSTMCell
 
 CELL_TYPES = ("lstm", "gru", "simple_rnn", "echo_state")
 MERGE_MODES = ("concat", "sum")
+WEIGHT_DROP_CELL_TYPES = ("lstm", "gru")
 
 
 def _check_positive_int(name, value):
@@ -52,6 +55,17 @@ class RNNStack(keras.layers.Layer):
         recurrent_dropout: float. Dropout on the recurrent state inside
             each cell. Any value above 0 disables the cuDNN kernels. Not
             supported by "echo_state".
+        weight_drop: float. DropConnect on the hidden-to-hidden weights
+            (the AWD-LSTM weight drop of Merity et al., 2017), "lstm" and
+            "gru" only: in training, one mask on each layer's
+            `recurrent_kernel` per call (per batch), shared by all time steps
+            (unlike `recurrent_dropout`, which masks the state at each step),
+            with inverted-dropout scaling, so inference uses the weights as
+            they are. Any value above 0 disables the cuDNN kernels, in
+            training and inference (the layers become `keras.layers.RNN` over
+            `WeightDropLSTMCell` / `WeightDropGRUCell`, with the same
+            variable paths, shapes and order); 0 builds exactly the plain
+            `keras.layers.LSTM` / `GRU` layers.
         residual: bool. Add each layer's input to its output, for the layers
             whose input width equals `output_dim` (so usually every layer but
             the first); there is no projection when the widths differ.
@@ -61,9 +75,10 @@ class RNNStack(keras.layers.Layer):
             cells. Layer `i` uses seed `seed + 2 * i` forward and
             `seed + 2 * i + 1` backward, so no two reservoirs are equal.
 
-    With `recurrent_dropout == 0` the layers keep the settings Keras needs to
-    dispatch to cuDNN on GPU: tanh / sigmoid activations, `use_bias=True`,
-    `unroll=False` and, for GRU, `reset_after=True`.
+    With `recurrent_dropout == 0` and `weight_drop == 0` the layers keep the
+    settings Keras needs to dispatch to cuDNN on GPU: tanh / sigmoid
+    activations, `use_bias=True`, `unroll=False` and, for GRU,
+    `reset_after=True`.
     """
 
     def __init__(
@@ -75,6 +90,7 @@ class RNNStack(keras.layers.Layer):
         merge_mode="concat",
         dropout=0.0,
         recurrent_dropout=0.0,
+        weight_drop=0.0,
         residual=False,
         return_state=False,
         spectral_radius=0.9,
@@ -95,6 +111,12 @@ class RNNStack(keras.layers.Layer):
         _check_rate("recurrent_dropout", recurrent_dropout)
         if cell_type == "echo_state" and recurrent_dropout:
             raise ValueError("recurrent_dropout: not supported with cell_type 'echo_state'; use 0.0")
+        _check_rate("weight_drop", weight_drop)
+        if weight_drop and cell_type not in WEIGHT_DROP_CELL_TYPES:
+            raise ValueError(
+                f"weight_drop: only supported with cell_type {' or '.join(WEIGHT_DROP_CELL_TYPES)}, "
+                f"got cell_type {cell_type!r}; use 0.0"
+            )
         self.units = units
         self.cell_type = cell_type
         self.num_layers = num_layers
@@ -102,6 +124,7 @@ class RNNStack(keras.layers.Layer):
         self.merge_mode = merge_mode
         self.dropout = float(dropout)
         self.recurrent_dropout = float(recurrent_dropout)
+        self.weight_drop = float(weight_drop)
         self.residual = bool(residual)
         self.return_state = bool(return_state)
         self.spectral_radius = spectral_radius
@@ -146,6 +169,29 @@ class RNNStack(keras.layers.Layer):
             dtype=self.dtype_policy,
             name=f"{direction}_{self.cell_type}_{index}",
         )
+        if self.weight_drop > 0.0:
+            # A plain `keras.layers.RNN`: it never takes the cuDNN path, which
+            # would ignore the dropped recurrent kernel. The cells keep the
+            # names and variables of the ones `keras.layers.LSTM` / `GRU`
+            # create, so variable paths, shapes and order do not depend on
+            # `weight_drop` (`.weights.h5` files, which name groups after the
+            # layer class, do: "rnn" here, "lstm" / "gru" otherwise).
+            if self.cell_type == "lstm":
+                cell_class, extra = WeightDropLSTMCell, {}
+            else:
+                cell_class, extra = WeightDropGRUCell, {"reset_after": True}
+            cell = cell_class(
+                self.units,
+                weight_drop=self.weight_drop,
+                activation="tanh",
+                recurrent_activation="sigmoid",
+                use_bias=True,
+                recurrent_dropout=self.recurrent_dropout,
+                dtype=self.dtype_policy,
+                name=f"{self.cell_type}_cell",
+                **extra,
+            )
+            return keras.layers.RNN(cell, unroll=False, **common)
         if self.cell_type == "lstm":
             return keras.layers.LSTM(
                 self.units,
@@ -275,6 +321,7 @@ class RNNStack(keras.layers.Layer):
                 "merge_mode": self.merge_mode,
                 "dropout": self.dropout,
                 "recurrent_dropout": self.recurrent_dropout,
+                "weight_drop": self.weight_drop,
                 "residual": self.residual,
                 "return_state": self.return_state,
                 "spectral_radius": self.spectral_radius,

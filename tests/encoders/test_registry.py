@@ -59,6 +59,7 @@ def test_config_values_reach_the_encoder():
         num_layers=2,
         dropout=0.1,
         recurrent_dropout=0.2,
+        weight_drop=0.25,
         embedding_dropout=0.3,
         seed=9,
         spectral_radius=0.5,
@@ -71,6 +72,7 @@ def test_config_values_reach_the_encoder():
         if field.name in encoder_config:
             assert encoder_config[field.name] == getattr(config, field.name), field.name
     assert encoder_config["vocabulary_size"] == 10
+    assert encoder_config["weight_drop"] == 0.25
 
 
 def test_char_and_case_features_need_config_and_data():
@@ -101,6 +103,10 @@ def test_char_and_case_features_need_config_and_data():
         ({"char_embedding_dim": 3, "char_encoder": "bilstm", "char_units": 5}, "model.encoder.char_units"),
         ({"cell_type": "echo_state", "spectral_radius": -1.0}, "model.encoder.spectral_radius"),
         ({"cell_type": "echo_state", "recurrent_dropout": 0.1}, "model.encoder.recurrent_dropout"),
+        ({"weight_drop": 1.5}, "model.encoder.weight_drop"),
+        ({"weight_drop": -0.1}, "model.encoder.weight_drop"),
+        ({"cell_type": "simple_rnn", "weight_drop": 0.2}, "model.encoder.weight_drop"),
+        ({"cell_type": "echo_state", "weight_drop": 0.2}, "model.encoder.weight_drop"),
     ],
 )
 def test_bad_config_names_the_field(overrides, field):
@@ -174,3 +180,13 @@ def test_pretrained_file_errors(tmp_path):
         build_encoder(small_config(pretrained=str(other)), vocabulary_size=10)
     with pytest.raises(ValueError, match="path"):
         save_encoder(build_encoder(small_config(), vocabulary_size=10), tmp_path / "encoder.h5")
+
+
+def test_pretrained_encoder_loads_across_weight_drop_values(tmp_path):
+    trained = build_encoder(small_config(num_layers=2, weight_drop=0.3), vocabulary_size=10)
+    trained(TOKEN_IDS)
+    path = tmp_path / "weight_drop_encoder.keras"
+    save_encoder(trained, path)
+    # Weight drop is a training-time option: its value need not match.
+    loaded = build_encoder(small_config(num_layers=2, pretrained=str(path)), vocabulary_size=10)
+    np.testing.assert_allclose(numpy(loaded(TOKEN_IDS)), numpy(trained(TOKEN_IDS)), rtol=1e-6, atol=1e-7)

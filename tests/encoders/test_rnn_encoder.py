@@ -109,6 +109,8 @@ def test_missing_configured_features_raise():
         ({"cell_type": "transformer"}, "cell_type"),
         ({"units": 0}, "units"),
         ({"embedding_dim": 0}, "embedding_dim"),
+        ({"weight_drop": 1.5}, "weight_drop"),
+        ({"cell_type": "simple_rnn", "weight_drop": 0.2}, "weight_drop"),
     ],
 )
 def test_bad_arguments(kwargs, field):
@@ -185,11 +187,13 @@ def test_config_round_trip_with_non_default_values():
         return_state=True,
     )
     config = encoder.get_config()
-    # Echo-state cells reject recurrent dropout; it is checked with a GRU below.
-    non_default_config_check(RNNEncoder, config, skip=("recurrent_dropout",))
+    # Echo-state cells reject recurrent dropout and weight drop; they are
+    # checked with a GRU below.
+    non_default_config_check(RNNEncoder, config, skip=("recurrent_dropout", "weight_drop"))
     assert RNNEncoder.from_config(config).get_config() == config
-    gru_config = RNNEncoder(12, 6, cell_type="gru", recurrent_dropout=0.25).get_config()
+    gru_config = RNNEncoder(12, 6, cell_type="gru", recurrent_dropout=0.25, weight_drop=0.35).get_config()
     assert gru_config["recurrent_dropout"] == 0.25
+    assert gru_config["weight_drop"] == 0.35
     assert RNNEncoder.from_config(gru_config).get_config() == gru_config
 
 
@@ -228,3 +232,24 @@ def test_tiny_classifier_overfits_one_batch():
     model.fit(np.tile(token_ids, (60, 1)), np.tile(labels, 60), batch_size=8, epochs=1, shuffle=False, verbose=0)
     probabilities = numpy(model(token_ids))
     np.testing.assert_array_equal(probabilities.argmax(axis=-1), labels)
+
+
+def test_weight_drop_reaches_every_layer_and_saves(tmp_path):
+    encoder = RNNEncoder(10, 4, cell_type="lstm", units=5, num_layers=2, weight_drop=0.25, return_state=True)
+    plain = RNNEncoder(10, 4, cell_type="lstm", units=5, num_layers=2, return_state=True)
+    assert encoder.rnn_stack.weight_drop == 0.25
+    assert [layer.cell.weight_drop for layer in encoder.rnn_stack.rnn_layers] == [0.25, 0.25]
+    inputs = keras.Input(shape=(None,), dtype="int32")
+    sequences, states = encoder(inputs)
+    model = keras.Model(inputs, [sequences, states[-1]])
+    plain.build((None, None))
+    plain.set_weights(encoder.get_weights())
+    # Inference ignores weight drop; training does not.
+    expected = numpy(plain(TOKEN_IDS))
+    np.testing.assert_allclose(numpy(encoder(TOKEN_IDS))[0], expected[0], rtol=1e-6, atol=1e-7)
+    assert not np.allclose(numpy(encoder(TOKEN_IDS, training=True))[0], expected[0])
+    path = tmp_path / "weight_drop_encoder.keras"
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    for got, want in zip(numpy(restored(TOKEN_IDS)), numpy(model(TOKEN_IDS))):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

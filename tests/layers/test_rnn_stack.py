@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from nlp_apps.layers import EchoStateCell, RNNStack
+from nlp_apps.layers.weight_drop_gru_cell import WeightDropGRUCell
+from nlp_apps.layers.weight_drop_lstm_cell import WeightDropLSTMCell
 
 CELL_TYPES = ["lstm", "gru", "simple_rnn", "echo_state"]
 STATES_PER_DIRECTION = {"lstm": 2, "gru": 1, "simple_rnn": 1, "echo_state": 1}
@@ -201,6 +203,10 @@ def test_mixed_float16_policy():
         ({"units": 4, "dropout": 1.0}, "dropout"),
         ({"units": 4, "recurrent_dropout": -0.5}, "recurrent_dropout"),
         ({"units": 4, "cell_type": "echo_state", "recurrent_dropout": 0.1}, "recurrent_dropout"),
+        ({"units": 4, "weight_drop": 1.5}, "weight_drop"),
+        ({"units": 4, "weight_drop": -0.1}, "weight_drop"),
+        ({"units": 4, "cell_type": "simple_rnn", "weight_drop": 0.2}, "weight_drop"),
+        ({"units": 4, "cell_type": "echo_state", "weight_drop": 0.2}, "weight_drop"),
         ({"units": 4, "cell_type": "echo_state", "spectral_radius": 0.0}, "spectral_radius"),
         ({"units": 4, "cell_type": "echo_state", "leak_rate": 1.5}, "leak_rate"),
     ],
@@ -228,11 +234,13 @@ def test_config_round_trip_with_non_default_values():
         seed=99,
     )
     config = stack.get_config()
-    # Echo-state cells reject recurrent dropout, so that argument is checked separately.
-    non_default_config_check(RNNStack, config, skip=("recurrent_dropout",))
+    # Echo-state cells reject recurrent dropout and weight drop, so those
+    # arguments are checked separately.
+    non_default_config_check(RNNStack, config, skip=("recurrent_dropout", "weight_drop"))
     assert RNNStack.from_config(config).get_config() == config
-    gru_config = RNNStack(units=6, cell_type="gru", recurrent_dropout=0.2).get_config()
+    gru_config = RNNStack(units=6, cell_type="gru", recurrent_dropout=0.2, weight_drop=0.3).get_config()
     assert gru_config["recurrent_dropout"] == 0.2
+    assert gru_config["weight_drop"] == 0.3
     assert RNNStack.from_config(gru_config).get_config() == gru_config
 
 
@@ -255,3 +263,92 @@ def test_save_and_load(tmp_path, cell_type):
     if cell_type == "echo_state":
         rnn = restored.layers[2].rnn_layers[0].forward_layer
         assert isinstance(rnn.cell, EchoStateCell)
+
+
+def rnn_layers_of(stack):
+    layers = []
+    for layer in stack.rnn_layers:
+        if isinstance(layer, keras.layers.Bidirectional):
+            layers.extend([layer.forward_layer, layer.backward_layer])
+        else:
+            layers.append(layer)
+    return layers
+
+
+@pytest.mark.parametrize("cell_type", ["lstm", "gru"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_weight_drop_layers_keep_the_variables(cell_type, bidirectional):
+    dropped = RNNStack(4, cell_type=cell_type, num_layers=2, bidirectional=bidirectional, weight_drop=0.4, name="a")
+    plain = RNNStack(4, cell_type=cell_type, num_layers=2, bidirectional=bidirectional, name="a")
+    dropped.build((None, None, 3))
+    plain.build((None, None, 3))
+    # weight_drop = 0 builds exactly the plain (cuDNN-eligible) Keras layers.
+    expected_class = keras.layers.LSTM if cell_type == "lstm" else keras.layers.GRU
+    assert all(type(rnn) is expected_class for rnn in rnn_layers_of(plain))
+    cell_class = WeightDropLSTMCell if cell_type == "lstm" else WeightDropGRUCell
+    for rnn in rnn_layers_of(dropped):
+        assert type(rnn) is keras.layers.RNN and isinstance(rnn.cell, cell_class)
+        assert rnn.cell.weight_drop == 0.4
+        if cell_type == "gru":
+            assert rnn.cell.reset_after
+    # Same variable paths, shapes and order, so weights move both ways.
+    assert [(w.path, tuple(w.shape)) for w in dropped.weights] == [(w.path, tuple(w.shape)) for w in plain.weights]
+    plain.set_weights(dropped.get_weights())
+
+
+@pytest.mark.parametrize("cell_type", ["lstm", "gru"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_weight_drop_inference_equals_plain_stack_and_training_varies(cell_type, bidirectional):
+    dropped = RNNStack(4, cell_type=cell_type, num_layers=2, bidirectional=bidirectional, weight_drop=0.5)
+    plain = RNNStack(4, cell_type=cell_type, num_layers=2, bidirectional=bidirectional)
+    inputs, mask = inputs_and_mask()
+    dropped.build(inputs.shape)
+    plain.build(inputs.shape)
+    plain.set_weights(dropped.get_weights())
+    expected = numpy(plain(inputs, mask=mask))
+    np.testing.assert_allclose(numpy(dropped(inputs, mask=mask)), expected, rtol=1e-6, atol=1e-7)
+    first = numpy(dropped(inputs, mask=mask, training=True))
+    second = numpy(dropped(inputs, mask=mask, training=True))
+    assert not np.allclose(first, expected)
+    assert not np.allclose(first, second)
+    # Masked steps stay zero in training too.
+    assert np.all(first[~mask] == 0)
+
+
+def test_weight_drop_stack_uses_one_kernel_per_call(monkeypatch):
+    stack = RNNStack(4, cell_type="lstm", weight_drop=0.5)
+    plain = RNNStack(4, cell_type="lstm")
+    inputs, _ = inputs_and_mask(lengths=(5, 5))
+    stack.build(inputs.shape)
+    plain.build(inputs.shape)
+    cell = stack.rnn_layers[0].cell
+    recorded = []
+    original = cell.get_dropped_recurrent_kernel
+    monkeypatch.setattr(cell, "get_dropped_recurrent_kernel", lambda: recorded.append(original()) or recorded[-1])
+    outputs = numpy(stack(inputs, training=True))
+    assert recorded and all(kernel is recorded[0] for kernel in recorded)
+    kernel, _, bias = stack.get_weights()
+    plain.set_weights([kernel, numpy(recorded[0]), bias])
+    np.testing.assert_allclose(outputs, numpy(plain(inputs)), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("cell_type", ["lstm", "gru"])
+def test_weight_drop_save_and_load_and_training_step(tmp_path, cell_type):
+    inputs = keras.Input(shape=(None, 3))
+    masked = keras.layers.Masking(mask_value=0.0)(inputs)
+    sequences = RNNStack(4, cell_type=cell_type, num_layers=2, recurrent_dropout=0.1, weight_drop=0.3)(masked)
+    model = keras.Model(inputs, keras.layers.Dense(1)(sequences))
+    data, mask = inputs_and_mask()
+    data = data * mask[:, :, None]
+    model.compile(optimizer="adam", loss="mse")
+    before = [weight.numpy() for weight in model.weights]
+    model.fit(data, np.ones((2, 5, 1), "float32"), epochs=2, verbose=0)
+    recurrent_kernels = [(w, b) for w, b in zip(model.weights, before) if "recurrent_kernel" in w.path]
+    assert len(recurrent_kernels) == 2
+    assert all(not np.allclose(weight.numpy(), old) for weight, old in recurrent_kernels)
+    expected = numpy(model(data))
+    path = tmp_path / "weight_drop_stack.keras"
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    assert restored.layers[2].weight_drop == 0.3
+    np.testing.assert_allclose(numpy(restored(data)), expected, rtol=1e-5, atol=1e-6)

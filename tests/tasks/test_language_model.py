@@ -17,10 +17,11 @@ VOCABULARY_SIZE = 23
 
 def make_model(
     tie_weights=True, dropout=0.0, units=12, embedding_dim=8, cell_type="lstm", num_layers=2,
-    vocabulary_size=VOCABULARY_SIZE, num_sampled=0,
+    vocabulary_size=VOCABULARY_SIZE, num_sampled=0, weight_drop=0.0,
 ):
     encoder = RNNEncoder(
-        vocabulary_size, embedding_dim, cell_type=cell_type, units=units, num_layers=num_layers, return_state=True
+        vocabulary_size, embedding_dim, cell_type=cell_type, units=units, num_layers=num_layers,
+        weight_drop=weight_drop, return_state=True,
     )
     model = LanguageModel(encoder, tie_weights=tie_weights, dropout=dropout, num_sampled=num_sampled)
     model.build((None, None))
@@ -213,3 +214,24 @@ def test_sampled_softmax_training_learns_and_evaluates_exactly(tie_weights, stre
     model.stop_streaming()
     after = stream_perplexity(model, ids, num_streams=1, window_length=16)["perplexity"]
     assert after < before / 2
+
+
+@pytest.mark.parametrize("cell_type", ["lstm", "gru"])
+def test_weight_drop_trains_streaming_saves_and_leaves_inference_unchanged(tmp_path, cell_type):
+    model = make_model(cell_type=cell_type, weight_drop=0.5)
+    plain = make_model(cell_type=cell_type)
+    assert model.encoder.rnn_stack.weight_drop == 0.5
+    model.compile(optimizer="adam")
+    model.start_streaming(2)
+    ids = np.random.default_rng(0).integers(2, VOCABULARY_SIZE, size=200)
+    model.fit(stream_dataset(ids, 2, 10), epochs=1, verbose=0, shuffle=False)
+    model.stop_streaming()
+    plain.set_weights(model.get_weights())
+    expected = keras.ops.convert_to_numpy(plain(token_ids()))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(token_ids())), expected, rtol=1e-6, atol=1e-6)
+    assert not np.allclose(keras.ops.convert_to_numpy(model(token_ids(), training=True)), expected)
+    path = tmp_path / "lm_weight_drop.keras"
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    assert restored.encoder.weight_drop == 0.5
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(restored(token_ids())), expected, atol=1e-6)
