@@ -12,7 +12,7 @@ from nlp_apps.data.conll_reader import load_conll_hub, read_conll
 from nlp_apps.data.files import check_utf8, open_text, resolve_data_path
 from nlp_apps.data.parallel_reader import read_parallel, read_parallel_tsv
 from nlp_apps.data.plain_text_reader import read_plain_text, read_token_stream
-from nlp_apps.data.splits import k_folds, train_dev_split
+from nlp_apps.data.splits import cross_validation_fold, k_folds, train_dev_split
 from nlp_apps.data.tag_schemes import SCHEMES, convert_tags, first_tag_error, normalize_scheme, validate_tags
 from nlp_apps.data.text_classification_reader import read_text_classification
 
@@ -21,6 +21,7 @@ __all__ = [
     "bucket_boundaries_from_lengths",
     "check_utf8",
     "convert_tags",
+    "cross_validation_fold",
     "first_tag_error",
     "k_folds",
     "load_conll_hub",

@@ -11,6 +11,11 @@ def _check_dataset(dataset: datasets.Dataset) -> None:
         raise ValueError(f"dataset: expected a datasets.Dataset, got {type(dataset).__name__}")
 
 
+def _check_column(dataset: datasets.Dataset, column: str, argument: str) -> None:
+    if column not in dataset.column_names:
+        raise ValueError(f"{argument}: no column {column!r}; columns present: {', '.join(dataset.column_names)}")
+
+
 def train_dev_split(
     dataset: datasets.Dataset, dev_fraction: float = 0.1, seed: int = 1234
 ) -> tuple[datasets.Dataset, datasets.Dataset]:
@@ -44,7 +49,11 @@ def train_dev_split(
 
 
 def k_folds(
-    dataset: datasets.Dataset, k: int = 10, fold_column: str | None = None, seed: int = 1234
+    dataset: datasets.Dataset,
+    k: int = 10,
+    fold_column: str | None = None,
+    seed: int = 1234,
+    stratify_column: str | None = None,
 ) -> list[tuple[datasets.Dataset, datasets.Dataset]]:
     """Builds the k (train, held-out) pairs of k-fold cross-validation.
 
@@ -56,6 +65,10 @@ def k_folds(
             there must be exactly k of them. Without it, rows are shuffled
             with `seed` and cut into k folds whose sizes differ by at most 1.
         seed: used only without `fold_column`.
+        stratify_column: used only without `fold_column`: each value of this
+            column (e.g. the label) is spread evenly over the folds, so every
+            fold keeps the class balance of the whole set (its count differs
+            by at most 1 between folds).
 
     Returns:
         A list of k pairs (train, held_out); the held-out parts are disjoint
@@ -63,7 +76,8 @@ def k_folds(
 
     Raises:
         ValueError: k < 2, k greater than the number of rows, a missing
-            `fold_column`, or a number of distinct fold values other than k.
+            `fold_column` or `stratify_column`, or a number of distinct fold
+            values other than k.
     """
     _check_dataset(dataset)
     if isinstance(k, bool) or not isinstance(k, int) or k < 2:
@@ -72,16 +86,24 @@ def k_folds(
     if fold_column is None:
         if k > num_rows:
             raise ValueError(f"k: cannot make {k} non-empty folds from {num_rows} rows")
-        order = np.random.default_rng(seed).permutation(num_rows)
         fold_of_row = np.empty(num_rows, dtype=np.int64)
-        for fold, indices in enumerate(np.array_split(order, k)):
-            fold_of_row[indices] = fold
+        if stratify_column is None:
+            order = np.random.default_rng(seed).permutation(num_rows)
+            for fold, indices in enumerate(np.array_split(order, k)):
+                fold_of_row[indices] = fold
+        else:
+            _check_column(dataset, stratify_column, "stratify_column")
+            # Each class is shuffled, the classes are laid end to end and the
+            # rows are dealt to the folds in turn, like cards.
+            generator = np.random.default_rng(seed)
+            values = np.array([str(value) for value in dataset[stratify_column]])
+            order = np.concatenate(
+                [generator.permutation(np.flatnonzero(values == value)) for value in sorted(set(values))]
+            )
+            fold_of_row[order] = np.arange(num_rows) % k
         fold_values = list(range(k))
     else:
-        if fold_column not in dataset.column_names:
-            raise ValueError(
-                f"fold_column: no column {fold_column!r}; columns present: {', '.join(dataset.column_names)}"
-            )
+        _check_column(dataset, fold_column, "fold_column")
         values = list(dataset[fold_column])
         fold_values = sorted(set(values))
         if len(fold_values) != k:
@@ -96,3 +118,30 @@ def k_folds(
         held_out = fold_of_row == fold
         folds.append((dataset.select(np.flatnonzero(~held_out)), dataset.select(np.flatnonzero(held_out))))
     return folds
+
+
+def cross_validation_fold(
+    dataset: datasets.Dataset,
+    num_folds: int,
+    fold: int,
+    fold_column: str | None = None,
+    seed: int = 1234,
+    stratify_column: str | None = None,
+) -> tuple[datasets.Dataset, datasets.Dataset]:
+    """One (train, held_out) pair of `k_folds(dataset, num_folds, ...)`.
+
+    Args:
+        dataset, fold_column, seed, stratify_column: as for `k_folds`.
+        num_folds: k, at least 2.
+        fold: which fold is held out, 0 <= fold < num_folds (with
+            `fold_column`, the position of its value among the sorted
+            distinct values, so review_polarity's fold 3 is `cv300`-`cv399`).
+
+    Raises:
+        ValueError: as `k_folds`, and "fold: ..." for a fold outside 0..num_folds-1.
+    """
+    if isinstance(num_folds, bool) or not isinstance(num_folds, int) or num_folds < 2:
+        raise ValueError(f"num_folds: expected an integer >= 2, got {num_folds!r}")
+    if isinstance(fold, bool) or not isinstance(fold, int) or not 0 <= fold < num_folds:
+        raise ValueError(f"fold: expected an integer from 0 to {num_folds - 1} (num_folds={num_folds}), got {fold!r}")
+    return k_folds(dataset, num_folds, fold_column=fold_column, seed=seed, stratify_column=stratify_column)[fold]

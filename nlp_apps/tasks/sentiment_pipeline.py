@@ -13,7 +13,7 @@ from nlp_apps.data.batching import bucket_boundaries_from_lengths, make_batches
 from nlp_apps.data.columns import column
 from nlp_apps.data.files import resolve_data_path
 from nlp_apps.data.sample_data import resolve_data_dir
-from nlp_apps.data.splits import train_dev_split
+from nlp_apps.data.splits import cross_validation_fold, train_dev_split
 from nlp_apps.data.text_classification_reader import read_text_classification
 from nlp_apps.encoders.registry import build_encoder
 from nlp_apps.tasks.sentiment_classifier import SentimentClassifier
@@ -35,8 +35,22 @@ LENGTH_KEY = "word_count"
 
 
 def read_split(config: PipelineConfig, split: str):
-    """The `datasets.Dataset` (text, label) of one split; dev comes out of train when `data.dev` is empty."""
+    """The `datasets.Dataset` (text, label) of one split.
+
+    Dev comes out of train when `data.dev` is empty. With `data.cv_folds`,
+    test is fold `data.cv_fold` of the training file and train/dev share the
+    other folds.
+    """
     data = config.data
+    if data.cv_folds:
+        train_and_dev, test = _cross_validation_fold(config)
+        if split == "test":
+            return test
+        if split in ("train", "dev"):
+            train, dev = train_dev_split(train_and_dev, data.dev_fraction, data.split_seed)
+            return train if split == "train" else dev
+    elif data.cv_fold:
+        raise ValueError(f"data.cv_fold: set to {data.cv_fold!r}, but data.cv_folds is 0 (no cross-validation)")
     if split == "dev" and not data.dev:
         return _train_and_dev(config)[1]
     if split == "train" and not data.dev:
@@ -44,20 +58,50 @@ def read_split(config: PipelineConfig, split: str):
     return _read_file(config, split)
 
 
-def _read_file(config: PipelineConfig, split: str):
+def _read_file(config: PipelineConfig, split: str, keep_columns: tuple[str, ...] = ()):
     data = config.data
     name = getattr(data, split)
     if not name:
         raise ValueError(f"data.{split}: no file given for the {split} split")
     path = resolve_data_path(name, resolve_data_dir(data.data_dir))
     return read_text_classification(
-        path, text_column=data.text_column, label_column=data.label_column, labels=data.labels or None
+        path,
+        text_column=data.text_column,
+        label_column=data.label_column,
+        labels=data.labels or None,
+        keep_columns=keep_columns,
     )
 
 
 def _train_and_dev(config: PipelineConfig):
     """Seeded dev split held out of the training file (IMDB has no official dev set)."""
     return train_dev_split(_read_file(config, "train"), config.data.dev_fraction, config.data.split_seed)
+
+
+def _cross_validation_fold(config: PipelineConfig):
+    """(other folds, held-out fold) of the training file, as `data.cv_folds` / `data.cv_fold` say."""
+    data = config.data
+    if isinstance(data.cv_folds, bool) or not isinstance(data.cv_folds, int) or data.cv_folds < 2:
+        raise ValueError(f"data.cv_folds: expected 0 (no cross-validation) or an integer >= 2, got {data.cv_folds!r}")
+    if isinstance(data.cv_fold, bool) or not isinstance(data.cv_fold, int) or not 0 <= data.cv_fold < data.cv_folds:
+        raise ValueError(
+            f"data.cv_fold: expected an integer from 0 to {data.cv_folds - 1} "
+            f"(data.cv_folds={data.cv_folds}), got {data.cv_fold!r}"
+        )
+    for split in ("dev", "test"):
+        if getattr(data, split):
+            raise ValueError(
+                f"data.{split}: must be empty with data.cv_folds={data.cv_folds}; "
+                f"cross-validation takes every split from data.train"
+            )
+    if data.fold_column:
+        dataset = _read_file(config, "train", keep_columns=(data.fold_column,))
+        try:
+            return cross_validation_fold(dataset, data.cv_folds, data.cv_fold, fold_column=data.fold_column)
+        except ValueError as error:
+            raise ValueError(f"data.fold_column {data.fold_column!r} and data.cv_folds={data.cv_folds}: {error}") from None
+    dataset = _read_file(config, "train")
+    return cross_validation_fold(dataset, data.cv_folds, data.cv_fold, seed=data.split_seed, stratify_column="label")
 
 
 class SentimentAssets:
