@@ -41,7 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--explain", metavar="DIR", help="write an HTML and PNG attention explanation per input to DIR (sentiment)"
     )
-    # Generation options (language_model); left out of the call when not given.
+    predict.add_argument(
+        "--plot-attention", metavar="DIR", help="save a source/target attention heat-map PNG per input to DIR (translation)"
+    )
+    predict.add_argument("--beam-size", type=int, help="beam width, 1 = greedy (translation)")
+    # Generation options (language_model, translation); left out of the call when not given.
     predict.add_argument("--max-length", type=int, help="tokens to generate at most (language_model)")
     predict.add_argument("--temperature", type=float, help="sampling temperature, 0 = greedy (language_model)")
     predict.add_argument("--top-k", type=int, help="sample from the k most likely tokens, 0 = all (language_model)")
@@ -92,10 +96,10 @@ def run(argv: list[str] | None = None) -> int:
             if "explain_dir" not in inspect.signature(task.predict).parameters:
                 raise ValueError(f"--explain: task {config.task!r} does not write explanations")
             options["explain_dir"] = arguments.explain
-        for name in ("max_length", "temperature", "top_k", "top_p", "seed"):
+        for name in ("plot_attention", "beam_size", "max_length", "temperature", "top_k", "top_p", "seed"):
             if getattr(arguments, name) is not None:
                 if name not in inspect.signature(task.predict).parameters:
-                    raise ValueError(f"--{name.replace('_', '-')}: task {config.task!r} does not generate text")
+                    raise ValueError(f"--{name.replace('_', '-')}: task {config.task!r} does not support this option")
                 options[name] = getattr(arguments, name)
         task.predict(config, _read_inputs(arguments), output_format=arguments.output_format, **options)
     elif arguments.command == "export":

@@ -14,11 +14,18 @@ def test_help_lists_subcommands():
         assert command in result.stdout
 
 
-def test_planned_task_is_reported_as_not_available(tmp_path, capsys):
+def test_translation_without_data_names_the_missing_field(tmp_path, capsys):
     path = tmp_path / "translation.yaml"
-    path.write_text(yaml.safe_dump({"task": "translation"}))
-    assert main(["train", "-c", str(path)]) == 2
-    assert "'translation' is not yet available" in capsys.readouterr().err
+    path.write_text(yaml.safe_dump({"task": "translation", "data": {"format": "parallel", "train": "train"}}))
+    assert main(["train", "-c", str(path), "--set", f"output_dir={tmp_path / 'run'}"]) == 2
+    assert "data.source_language: required for translation" in capsys.readouterr().err
+
+
+def test_option_of_another_task_is_refused(tmp_path, capsys):
+    path = tmp_path / "ner.yaml"
+    path.write_text(yaml.safe_dump({"task": "ner"}))
+    assert main(["predict", "-c", str(path), "--text", "x", "--plot-attention", str(tmp_path)]) == 2
+    assert "--plot-attention: task 'ner' does not support this option" in capsys.readouterr().err
 
 
 def test_unknown_task_and_unknown_key_are_errors(tmp_path, capsys):

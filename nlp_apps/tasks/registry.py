@@ -11,10 +11,11 @@ TASK_MODULES = {
     "ner": "nlp_apps.tasks.ner_pipeline",
     "sentiment": "nlp_apps.tasks.sentiment_pipeline",
     "language_model": "nlp_apps.tasks.language_model_pipeline",
+    "translation": "nlp_apps.tasks.translation_pipeline",
 }
 
 # Tasks that are designed but not implemented yet; named so users get a clear answer.
-PLANNED_TASKS = ("translation",)
+PLANNED_TASKS = ()
 
 
 def get_task(name: str):

@@ -1,0 +1,166 @@
+"""Translation: Multi30k En->De BLEU within a CPU budget, decoding speed, and spa-eng BLEU.
+
+For each data set: trains the pipeline within the time budget (the best
+epoch by dev greedy BLEU is kept), then translates the test set with beam 5
+and greedy search and scores it with sacrebleu (cased, detokenized, 13a).
+For Multi30k it also measures decoding speed on test2016: sentences/s for
+greedy and beam 5 at batch 1 and batch 64 (in-graph search, one
+`tf.while_loop` per batch), against a naive decoder that runs the same
+model's one-step function from a Python loop, one token at a time, batch 1
+(the step itself is a compiled `tf.function`, so only the loop is naive).
+
+Targets (issue 5): BLEU >= 32 En->De within 90 minutes of CPU training;
+beam-5 batch-64 throughput >= 10x the naive greedy decoder.
+
+    python benchmarks/translation_multi30k.py --data-dir ../shared/data --minutes 85 --datasets multi30k
+    python benchmarks/translation_multi30k.py --minutes 40 --datasets spa_eng
+"""
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from nlp_apps.config import load_config  # noqa: E402
+from nlp_apps.data.columns import column  # noqa: E402
+from nlp_apps.metrics.bleu import translation_scores  # noqa: E402
+from nlp_apps.tasks import translation_pipeline  # noqa: E402
+from nlp_apps.tasks.translation_inference import decode_length_limit  # noqa: E402
+from nlp_apps.tasks.translation_preprocessor import BOS_ID, EOS_ID  # noqa: E402
+from reporting import load_report, run_record, save_report  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results" / "translation_multi30k.json"
+DATASETS = {
+    "multi30k": "translation_multi30k_en_de.yaml",
+    "spa_eng": "translation_spa_eng.yaml",
+}
+# Sentences timed at batch 1 (the whole test set at batch 64).
+BATCH1_SENTENCES = 100
+
+
+def naive_greedy(model, preprocessor, texts: list[str]) -> tuple[list[str], float]:
+    """Greedy decoding with a Python loop over tokens (batch 1): the baseline the in-graph search must beat."""
+    step = tf.function(model.decoder.step, reduce_retracing=True)
+    encode = tf.function(model.encode, reduce_retracing=True)
+    precompute = tf.function(model.decoder.precompute_keys, reduce_retracing=True)
+    outputs = []
+    started = time.perf_counter()
+    for text in texts:
+        source_ids = preprocessor.encode_source(tf.constant([text])).to_tensor()
+        limit = int(decode_length_limit(source_ids, 0))
+        memory, memory_mask, states = encode(source_ids)
+        keys = precompute(memory)
+        token = tf.constant([BOS_ID], tf.int32)
+        pieces = []
+        for _ in range(limit):
+            logits, states, _ = step(token, states, memory, memory_mask, keys)
+            next_id = int(tf.argmax(logits[0]))
+            if next_id == EOS_ID:
+                break
+            pieces.append(next_id)
+            token = tf.constant([next_id], tf.int32)
+        outputs.append(preprocessor.decode_target(tf.constant([pieces or [0]], tf.int32))[0].numpy().decode("utf-8"))
+    return outputs, time.perf_counter() - started
+
+
+def decoding_speed(inference, texts: list[str]) -> dict:
+    """Sentences/s of the in-graph searches at batch 1 and 64, and of the naive loop."""
+    speeds = {}
+    for name, options in (("greedy", {"beam_size": 1, "method": "greedy"}), ("beam5", {"beam_size": 5, "method": "beam"})):
+        for batch_size, sentences in ((1, texts[:BATCH1_SENTENCES]), (64, texts)):
+            # One untimed batch first: tracing is a one-off cost, not throughput.
+            translation_pipeline.translate_texts(inference, sentences[:batch_size], batch_size=batch_size, **options)
+            started = time.perf_counter()
+            translation_pipeline.translate_texts(inference, sentences, batch_size=batch_size, **options)
+            speeds[f"{name}_batch{batch_size}_sents_per_s"] = len(sentences) / (time.perf_counter() - started)
+    naive_greedy(inference.model, inference.preprocessor, texts[:2])  # warm-up (tracing)
+    naive_outputs, seconds = naive_greedy(inference.model, inference.preprocessor, texts[:BATCH1_SENTENCES])
+    speeds["naive_greedy_sents_per_s"] = BATCH1_SENTENCES / seconds
+    in_graph = [row["translation"] for row in translation_pipeline.translate_texts(
+        inference, texts[:BATCH1_SENTENCES], batch_size=1, beam_size=1, method="greedy")]
+    # Same model, same greedy rule: the outputs should agree (a check of the baseline, not a score).
+    speeds["naive_matches_in_graph_greedy"] = float(np.mean([a == b for a, b in zip(naive_outputs, in_graph)]))
+    speeds["beam5_batch64_over_naive_greedy"] = speeds["beam5_batch64_sents_per_s"] / speeds["naive_greedy_sents_per_s"]
+    return speeds
+
+
+def run_dataset(name: str, arguments) -> dict:
+    run_dir = Path(arguments.runs_dir) / f"translation_{name}"
+    overrides = [
+        f"data.data_dir={arguments.data_dir}",
+        f"output_dir={run_dir}",
+        f"export.output_dir={run_dir / 'export'}",
+        f"train.max_train_minutes={arguments.minutes}",
+    ] + arguments.set
+    config = load_config([ROOT / "pipelines" / DATASETS[name]], overrides)
+    keras.backend.clear_session()
+    cpu_started = time.process_time()
+    summary = translation_pipeline.train(config)
+    cpu_seconds = time.process_time() - cpu_started
+    inference = translation_pipeline.load_trained(config)
+    beam = translation_pipeline.evaluate(config, "test", beam_size=5, inference=inference)
+    greedy = translation_pipeline.evaluate(config, "test", beam_size=1, inference=inference)
+    row = {
+        "dataset": name,
+        "pipeline": f"pipelines/{DATASETS[name]}",
+        "overrides": arguments.set,
+        "test_bleu_beam5": beam["bleu"],
+        "test_chrf_beam5": beam["chrf"],
+        "test_bleu_greedy": greedy["bleu"],
+        "test_chrf_greedy": greedy["chrf"],
+        "bleu_signature": beam["bleu_signature"],
+        "chrf_signature": beam["chrf_signature"],
+        "test_sentences": beam["sentences"],
+        "train_seconds": summary["train_seconds"],
+        "train_cpu_seconds": cpu_seconds,
+        "epochs_run": summary["epochs_run"],
+        "best_dev_bleu_greedy": summary["best_dev_bleu_greedy"],
+        "dev_bleu_curve": summary["dev_bleu_curve"],
+        "target_tokens_per_s": summary["target_tokens_per_s"],
+        "vocabulary_size": summary["target_vocabulary_size"],
+    }
+    if name == "multi30k" and not arguments.skip_speed:
+        texts = column(translation_pipeline.read_split(config, "test"), "source")
+        row.update(decoding_speed(inference, texts))
+    print(json.dumps(row, indent=2), flush=True)
+    return row
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", default=os.environ.get("NLP_APPS_DATA", "../shared/data"))
+    parser.add_argument("--minutes", type=float, default=85.0, help="training time budget per data set")
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
+    parser.add_argument("--set", action="append", default=[], help="extra config override for every data set")
+    parser.add_argument("--skip-speed", action="store_true", help="skip the decoding-speed measurement")
+    parser.add_argument("--runs-dir", default=str(ROOT / "benchmarks" / "runs"))
+    parser.add_argument("--output", default=str(RESULTS))
+    arguments = parser.parse_args(argv)
+    arguments.data_dir = str(Path(arguments.data_dir).resolve())
+
+    output = Path(arguments.output)
+    report = load_report(output, "datasets")
+    for name in arguments.datasets:
+        row = run_dataset(name, arguments)
+        row.update(run_record(argv, arguments.minutes))
+        report["datasets"][name] = row
+        if name == "multi30k":
+            keys = ("test_bleu_beam5", "test_bleu_greedy", "train_seconds", "beam5_batch64_sents_per_s", "naive_greedy_sents_per_s")
+            report.update({key: row[key] for key in keys if key in row})
+        else:
+            report[f"{name}_test_bleu_beam5"] = row["test_bleu_beam5"]
+        save_report(output, report)
+    return report
+
+
+if __name__ == "__main__":
+    main()

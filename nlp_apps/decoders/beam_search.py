@@ -1,0 +1,343 @@
+"""In-graph search over a one-step decoder: greedy, beam and sampling search.
+
+Every search is one `tf.while_loop`, batched over sentences (and beams), so
+it traces inside a `tf.function` with an unknown batch size and a tensor
+`max_length`, e.g. the `translate` endpoint of an exported SavedModel. No
+Python value is derived from a dynamic shape; only `beam_size` must be a
+Python int (it fixes the beam axis).
+
+The step function contract shared by all searches:
+
+    step_function(token_ids, states) -> (logits, states, attention)
+
+with `token_ids` int32 `(n,)` (the previous token; `bos_id` at the first
+step), `states` a flat list of tensors whose leading dimension is `n`,
+`logits` `(n, vocabulary)` (log-probabilities are fine too: the searches
+apply `log_softmax`, which leaves them unchanged) and `attention` float
+`(n, source_time)`. For beam search `n = batch_size * beam_size`, beams of a
+sentence adjacent (sentence-major); the caller tiles the memory, its mask and
+the initial states with `tile_for_beams`.
+
+Conventions: the padding id (`pad_id`, 0) is never generated; `eos_id`
+finishes a hypothesis and is not part of the returned ids, which are
+0-padded. A hypothesis of `n` tokens that ends with eos is scored with
+length `n + 1`; one cut off at `max_length` with length `max_length`. Scores
+are the summed log-probabilities divided by the GNMT length penalty
+`((5 + length) / 6) ** alpha` (Wu et al. 2016); `alpha = 0` leaves them
+unnormalised. The returned attention `(batch, L, source_time)` belongs to the
+(best) returned hypothesis, one row per returned token (0 after its end),
+gathered along the beam back-pointers, for alignment heat-maps.
+
+Beam search follows fairseq: at each step the `2 * beam_size` best
+extensions are ranked by summed log-probability; those ending in eos among
+the first `beam_size` are finished (scored with the length penalty) and the
+`beam_size` best others stay alive; a sentence is done once it has
+`beam_size` finished hypotheses. With `beam_size=1` this is exactly greedy
+search (same ids, scores and attention).
+
+Why not `keras_hub.samplers.BeamSampler` (checked against keras-hub
+`keras_hub/src/samplers/beam_sampler.py`): it would add `keras_hub` as a
+dependency, and it is built for decoder-only language models: it writes into
+a prompt tensor padded to the full output length and calls `next(prompt,
+cache, index)`, with no place for an encoder memory, its mask or per-step
+attention weights. It ranks beams by raw summed log-probability with no
+length normalisation, and a beam that emits a stop token is not finished:
+the loop only ends when every beam contains one, so finished beams keep
+being extended and compete with the live ones.
+"""
+
+import tensorflow as tf
+
+from nlp_apps.decoders.sampling import sample_next_token
+
+# Initial log-probability of the copies of the start hypothesis: finite (so
+# sums never produce NaN), but low enough never to win against a real one.
+DEAD_BEAM = -1e9
+
+
+def tile_for_beams(tensor, beam_size):
+    """Repeats every batch row `beam_size` times: `(batch, ...)` -> `(batch * beam_size, ...)`.
+
+    Beams of one sentence end up adjacent, the layout `beam_search` expects.
+    Also accepts a (nested) list of tensors.
+    """
+    return tf.nest.map_structure(lambda value: tf.repeat(value, beam_size, axis=0), tensor)
+
+
+def length_penalty_factor(lengths, alpha):
+    """GNMT length penalty `((5 + lengths) / 6) ** alpha`, float32."""
+    lengths = tf.cast(lengths, tf.float32)
+    return tf.pow((5.0 + lengths) / 6.0, tf.cast(alpha, tf.float32))
+
+
+def _log_probs(logits, pad_id):
+    log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1)
+    if pad_id is None:
+        return log_probs
+    is_pad = tf.equal(tf.range(tf.shape(log_probs)[-1]), pad_id)[tf.newaxis, :]
+    return tf.where(is_pad, tf.constant(float("-inf"), tf.float32), log_probs)
+
+
+def _state_invariants(states):
+    return [tf.TensorShape([None]).concatenate(state.shape[1:]) for state in states]
+
+
+def _unflatten_attention(flat_attention, steps):
+    """`(..., steps * source_time)` -> `(..., steps, source_time)`."""
+    source_time = tf.shape(flat_attention)[-1] // tf.maximum(steps, 1)
+    shape = tf.concat([tf.shape(flat_attention)[:-1], [steps, source_time]], axis=0)
+    return tf.reshape(flat_attention, shape)
+
+
+def _max_length_of(lengths):
+    # The extra 0 keeps an empty batch well defined.
+    return tf.reduce_max(tf.concat([tf.reshape(lengths, [-1]), [0]], axis=0))
+
+
+def _sequential_search(step_function, initial_states, batch_size, max_length, bos_id, eos_id, length_penalty, choose, pad_id):
+    batch_size = tf.cast(batch_size, tf.int32)
+    max_length = tf.cast(max_length, tf.int32)
+    states = [tf.convert_to_tensor(state) for state in initial_states]
+
+    def condition(step, last, states, tokens, attention, summed, scores, lengths, finished):
+        return (step < max_length) & tf.logical_not(tf.reduce_all(finished))
+
+    def body(step, last, states, tokens, attention, summed, scores, lengths, finished):
+        logits, states, weights = step_function(last, states)
+        log_probs = _log_probs(logits, pad_id)
+        token = tf.cast(choose(log_probs, step), tf.int32)
+        new_summed = summed + tf.gather(log_probs, token, batch_dims=1)
+        is_eos = tf.equal(token, eos_id)
+        newly_finished = tf.logical_not(finished) & is_eos
+        scores = tf.where(newly_finished, new_summed / length_penalty_factor(step + 1, length_penalty), scores)
+        lengths = tf.where(newly_finished, step, lengths)
+        stopped = finished | is_eos
+        tokens = tf.concat([tokens, tf.where(stopped, 0, token)[:, tf.newaxis]], axis=1)
+        weights = tf.cast(weights, tf.float32)
+        attention = tf.concat([attention, tf.where(stopped[:, tf.newaxis], tf.zeros_like(weights), weights)], axis=1)
+        summed = tf.where(finished, summed, new_summed)
+        return step + 1, token, list(states), tokens, attention, summed, scores, lengths, stopped
+
+    loop_vars = (
+        tf.constant(0),
+        tf.fill([batch_size], tf.cast(bos_id, tf.int32)),
+        states,
+        tf.zeros([batch_size, 0], tf.int32),
+        tf.zeros([batch_size, 0], tf.float32),
+        tf.zeros([batch_size], tf.float32),
+        tf.zeros([batch_size], tf.float32),
+        tf.zeros([batch_size], tf.int32),
+        tf.zeros([batch_size], tf.bool),
+    )
+    vector = tf.TensorShape([None])
+    matrix = tf.TensorShape([None, None])
+    step, _, _, tokens, attention, summed, scores, lengths, finished = tf.while_loop(
+        condition,
+        body,
+        loop_vars,
+        shape_invariants=(tf.TensorShape([]), vector, _state_invariants(states), matrix, matrix, vector, vector, vector, vector),
+    )
+    # Rows cut off at max_length are scored as they stand.
+    scores = tf.where(finished, scores, summed / length_penalty_factor(step, length_penalty))
+    lengths = tf.where(finished, lengths, step)
+    length = _max_length_of(lengths)
+    attention = _unflatten_attention(attention, step)
+    return tokens[:, :length], scores, attention[:, :length]
+
+
+def greedy_search(step_function, initial_states, batch_size, max_length, bos_id, eos_id, length_penalty=0.0, pad_id=0):
+    """Picks the most likely token at every step.
+
+    Args:
+        step_function, initial_states: see the module docstring (`n = batch_size`).
+        batch_size: int or int32 scalar tensor.
+        max_length: int or int32 scalar tensor; at most this many tokens are
+            generated (eos included).
+        bos_id, eos_id: ints. Start token fed first; end token.
+        length_penalty: float, GNMT alpha used for the returned scores only.
+        pad_id: id never generated (None allows every id).
+
+    Returns:
+        `(ids, scores, attention)`: int32 `(batch, L)` without bos/eos,
+        0-padded, `L <= max_length`; float32 `(batch,)`; float32 `(batch, L,
+        source_time)`.
+    """
+
+    def choose(log_probs, step):
+        # top_k breaks ties like beam search does, so beam_size=1 matches exactly.
+        return tf.math.top_k(log_probs, k=1).indices[:, 0]
+
+    return _sequential_search(
+        step_function, initial_states, batch_size, max_length, bos_id, eos_id, length_penalty, choose, pad_id
+    )
+
+
+def sample_search(
+    step_function,
+    initial_states,
+    batch_size,
+    max_length,
+    bos_id,
+    eos_id,
+    temperature=1.0,
+    top_k=0,
+    top_p=1.0,
+    seed=0,
+    length_penalty=0.0,
+    pad_id=0,
+):
+    """Samples each token with `sample_next_token` (temperature, top-k, top-p).
+
+    Deterministic for a given `seed` (stateless random ops keyed by `(seed,
+    step)`); `temperature=0` is greedy. Arguments and returns as
+    `greedy_search`; scores are the model's log-probabilities of the sampled
+    tokens (before temperature and filtering).
+    """
+    temperature = tf.cast(temperature, tf.float32)
+    top_k = tf.cast(top_k, tf.int32)
+    top_p = tf.cast(top_p, tf.float32)
+
+    def choose(log_probs, step):
+        return sample_next_token(log_probs, temperature, top_k, top_p, seed, step)
+
+    return _sequential_search(
+        step_function, initial_states, batch_size, max_length, bos_id, eos_id, length_penalty, choose, pad_id
+    )
+
+
+def beam_search(
+    step_function,
+    initial_states,
+    batch_size,
+    beam_size,
+    max_length,
+    bos_id,
+    eos_id,
+    length_penalty=0.6,
+    pad_id=0,
+):
+    """Beam search (see the module docstring for the algorithm).
+
+    Args:
+        step_function: see the module docstring; `n = batch_size * beam_size`.
+        initial_states: flat list of `(batch_size * beam_size, ...)` tensors
+            (use `tile_for_beams`).
+        batch_size: int or int32 scalar tensor.
+        beam_size: Python int >= 1.
+        max_length: int or int32 scalar tensor; at most this many steps.
+        bos_id, eos_id: ints.
+        length_penalty: float GNMT alpha (0 = rank by summed log-probability).
+        pad_id: id never generated (None allows every id). The vocabulary
+            must have at least 2 ids.
+
+    Returns:
+        `(ids, scores, attention)`: int32 `(batch, beam_size, L)` without
+        bos/eos, 0-padded, best first, `L <= max_length`; float32 `(batch,
+        beam_size)` normalised scores, descending; float32 `(batch, L,
+        source_time)` attention of the best hypothesis.
+    """
+    if isinstance(beam_size, bool) or not isinstance(beam_size, int) or beam_size < 1:
+        raise ValueError(f"beam_size: expected a Python integer >= 1, got {beam_size!r}")
+    beam = beam_size
+    batch_size = tf.cast(batch_size, tf.int32)
+    max_length = tf.cast(max_length, tf.int32)
+    states = [tf.convert_to_tensor(state) for state in initial_states]
+    negative_infinity = tf.constant(float("-inf"), tf.float32)
+
+    def gather_beams(values, indices):
+        return tf.gather(values, indices, batch_dims=1)
+
+    def condition(step, last, states, alive_ids, alive_attention, alive_log_probs,
+                  finished_ids, finished_attention, finished_scores, finished_lengths, finished_count, done):
+        return (step < max_length) & tf.logical_not(tf.reduce_all(done))
+
+    def body(step, last, states, alive_ids, alive_attention, alive_log_probs,
+             finished_ids, finished_attention, finished_scores, finished_lengths, finished_count, done):
+        logits, states, weights = step_function(last, states)
+        log_probs = _log_probs(logits, pad_id)
+        vocabulary_size = tf.shape(log_probs)[-1]
+        weights = tf.reshape(tf.cast(weights, tf.float32), [batch_size, beam, -1])
+        source_time = tf.shape(weights)[-1]
+
+        candidates = alive_log_probs[:, :, tf.newaxis] + tf.reshape(log_probs, [batch_size, beam, vocabulary_size])
+        candidates = tf.reshape(candidates, [batch_size, beam * vocabulary_size])
+        top_scores, top_indices = tf.math.top_k(candidates, k=2 * beam)
+        top_beams = top_indices // vocabulary_size
+        top_tokens = top_indices % vocabulary_size
+        is_eos = tf.equal(top_tokens, eos_id)
+
+        # Hypotheses ending in eos among the `beam` best extensions finish.
+        finishing = is_eos[:, :beam] & tf.logical_not(done)[:, tf.newaxis]
+        new_scores = tf.where(
+            finishing, top_scores[:, :beam] / length_penalty_factor(step + 1, length_penalty), negative_infinity
+        )
+        # eos is not part of the output: the finished ids get a 0 column.
+        zero_ids = tf.zeros([batch_size, beam, 1], tf.int32)
+        zero_attention = tf.zeros([batch_size, beam, source_time], tf.float32)
+        new_ids = tf.concat([gather_beams(alive_ids, top_beams[:, :beam]), zero_ids], axis=2)
+        new_attention = tf.concat([gather_beams(alive_attention, top_beams[:, :beam]), zero_attention], axis=2)
+        merged_scores = tf.concat([finished_scores, new_scores], axis=1)
+        finished_scores, order = tf.math.top_k(merged_scores, k=beam)
+        finished_ids = gather_beams(tf.concat([tf.concat([finished_ids, zero_ids], axis=2), new_ids], axis=1), order)
+        finished_attention = gather_beams(
+            tf.concat([tf.concat([finished_attention, zero_attention], axis=2), new_attention], axis=1), order
+        )
+        finished_lengths = gather_beams(
+            tf.concat([finished_lengths, tf.fill([batch_size, beam], step)], axis=1), order
+        )
+        finished_count = finished_count + tf.reduce_sum(tf.cast(finishing, tf.int32), axis=1)
+        done = done | (finished_count >= beam)
+
+        # The `beam` best extensions not ending in eos stay alive (there are
+        # always enough: each beam contributes at most one eos extension).
+        _, alive_positions = tf.math.top_k(tf.where(is_eos, negative_infinity, top_scores), k=beam)
+        parents = gather_beams(top_beams, alive_positions)
+        tokens = gather_beams(top_tokens, alive_positions)
+        alive_log_probs = gather_beams(top_scores, alive_positions)
+        alive_ids = tf.concat([gather_beams(alive_ids, parents), tokens[:, :, tf.newaxis]], axis=2)
+        alive_attention = tf.concat([gather_beams(alive_attention, parents), gather_beams(weights, parents)], axis=2)
+        flat_parents = tf.reshape(parents + tf.range(batch_size)[:, tf.newaxis] * beam, [-1])
+        states = [tf.gather(state, flat_parents) for state in states]
+        last = tf.reshape(tokens, [-1])
+        return (step + 1, last, states, alive_ids, alive_attention, alive_log_probs,
+                finished_ids, finished_attention, finished_scores, finished_lengths, finished_count, done)
+
+    start_log_probs = tf.constant([[0.0] + [DEAD_BEAM] * (beam - 1)], tf.float32)
+    loop_vars = (
+        tf.constant(0),
+        tf.fill([batch_size * beam], tf.cast(bos_id, tf.int32)),
+        states,
+        tf.zeros([batch_size, beam, 0], tf.int32),
+        tf.zeros([batch_size, beam, 0], tf.float32),
+        tf.tile(start_log_probs, [batch_size, 1]),
+        tf.zeros([batch_size, beam, 0], tf.int32),
+        tf.zeros([batch_size, beam, 0], tf.float32),
+        tf.fill([batch_size, beam], negative_infinity),
+        tf.zeros([batch_size, beam], tf.int32),
+        tf.zeros([batch_size], tf.int32),
+        tf.zeros([batch_size], tf.bool),
+    )
+    beams = tf.TensorShape([None, beam])
+    growing = tf.TensorShape([None, beam, None])
+    (step, _, _, alive_ids, alive_attention, alive_log_probs,
+     finished_ids, finished_attention, finished_scores, finished_lengths, _, done) = tf.while_loop(
+        condition,
+        body,
+        loop_vars,
+        shape_invariants=(
+            tf.TensorShape([]), tf.TensorShape([None]), _state_invariants(states),
+            growing, growing, beams, growing, growing, beams, beams, tf.TensorShape([None]), tf.TensorShape([None]),
+        ),
+    )
+    # Sentences without `beam` finished hypotheses at max_length also rank
+    # their alive ones, scored as they stand.
+    alive_scores = tf.where(
+        done[:, tf.newaxis], negative_infinity, alive_log_probs / length_penalty_factor(step, length_penalty)
+    )
+    scores, order = tf.math.top_k(tf.concat([finished_scores, alive_scores], axis=1), k=beam)
+    ids = gather_beams(tf.concat([finished_ids, alive_ids], axis=1), order)
+    attention = gather_beams(tf.concat([finished_attention, alive_attention], axis=1), order)
+    lengths = gather_beams(tf.concat([finished_lengths, tf.fill([batch_size, beam], step)], axis=1), order)
+    length = _max_length_of(lengths)
+    best_attention = _unflatten_attention(attention[:, 0], step)
+    return ids[:, :, :length], scores, best_attention[:, :length]

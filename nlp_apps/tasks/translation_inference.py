@@ -1,0 +1,84 @@
+"""Raw strings in, translations out: tokenization, search and detokenization in one TF graph.
+
+The pipeline (`evaluate`, `predict`), the per-epoch dev BLEU and the exported
+SavedModel all translate through `TranslationInference.translate`, so what is
+measured is what ships.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from nlp_apps.tasks.translation_preprocessor import TranslationPreprocessor
+
+# Output limit when the config sets none: 2 x source pieces + 10, at most this.
+DEFAULT_MAX_DECODE_LENGTH = 256
+METHODS = ("beam", "greedy", "sample")
+
+
+def decode_length_limit(source_ids, max_decode_length: int):
+    """Output pieces allowed for a batch: 2 x its longest source + 10, capped (a scalar int32 tensor)."""
+    source_length = tf.shape(source_ids)[1]
+    cap = max_decode_length or DEFAULT_MAX_DECODE_LENGTH
+    return tf.minimum(2 * source_length + 10, cap)
+
+
+class TranslationInference(tf.Module):
+    """Wraps a trained `Translator` and its preprocessor.
+
+    `translate(texts, beam_size, length_penalty, method, temperature, top_k,
+    top_p, seed)`: string `(batch,)` → dict with `translations` string
+    `(batch,)`, `scores` float32 `(batch,)` (length-normalized log-probability
+    for beam search, summed log-probability otherwise), `ids` int32 `(batch,
+    L)` (0-padded, without `<s>`/`</s>`) and `attention` float32 `(batch, L,
+    S)` (the attention of each output piece over the source pieces, `</s>`
+    included).
+
+    Args:
+        model: a trained `nlp_apps.tasks.translator.Translator`.
+        preprocessor: its `TranslationPreprocessor`.
+        max_decode_length: int. Output cap (0 = DEFAULT_MAX_DECODE_LENGTH).
+    """
+
+    def __init__(self, model, preprocessor: TranslationPreprocessor, max_decode_length: int = 0):
+        super().__init__()
+        self.model = model
+        self.preprocessor = preprocessor
+        self.max_decode_length = int(max_decode_length)
+
+    def source_ids(self, texts):
+        return self.preprocessor.encode_source(texts).to_tensor()
+
+    def translate_ids(self, texts, beam_size=5, length_penalty=0.6, method="beam", temperature=1.0, top_k=0, top_p=1.0, seed=0):
+        source_ids = self.source_ids(texts)
+        outputs = self.model.translate_ids(
+            source_ids,
+            max_length=decode_length_limit(source_ids, self.max_decode_length),
+            beam_size=beam_size,
+            length_penalty=length_penalty,
+            method=method,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            seed=seed,
+        )
+        return dict(outputs)
+
+    def translate(self, texts, **options):
+        outputs = self.translate_ids(texts, **options)
+        outputs["translations"] = self.preprocessor.decode_target(outputs["ids"])
+        return outputs
+
+    def compiled(self, **options):
+        """A `tf.function` of `translate` with fixed search options (one trace per batch shape class)."""
+        return tf.function(
+            lambda texts: self.translate(texts, **options),
+            input_signature=[tf.TensorSpec([None], tf.string)],
+        )
+
+
+def check_method(method: str, beam_size: int) -> None:
+    if method not in METHODS:
+        raise ValueError(f"method: unknown {method!r}; choose one of {', '.join(METHODS)}")
+    if isinstance(beam_size, bool) or not isinstance(beam_size, int) or beam_size < 1:
+        raise ValueError(f"model.beam_size: expected an integer >= 1, got {beam_size!r}")

@@ -1,0 +1,169 @@
+"""Greedy / beam / sampling search over hand-written step functions with known probabilities."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nlp_apps.decoders.beam_search import (
+    beam_search,
+    greedy_search,
+    length_penalty_factor,
+    sample_search,
+    tile_for_beams,
+)
+
+BOS, EOS = 2, 3
+SOURCE_TIME = 3
+
+
+def table_step_function(table):
+    """Next-token log-probs depend only on the previous token: `table[previous]`.
+
+    The single state is a per-row bias added to the logits (rows differ);
+    attention is one-hot on `previous % SOURCE_TIME`, so the attention of the
+    returned hypothesis tells which token was fed at each step.
+    """
+    table = tf.constant(np.log(np.asarray(table, "float32") + 1e-12))
+
+    def step_function(token_ids, states):
+        logits = tf.gather(table, token_ids) + states[0]
+        attention = tf.one_hot(token_ids % SOURCE_TIME, SOURCE_TIME)
+        return logits, list(states), attention
+
+    return step_function
+
+
+def toy_table():
+    """Greedy takes 4 (p=.5) and then needs 3 more steps; beam finds 5 -> eos.
+
+    ids: 0 pad, 1 unk, 2 bos, 3 eos, 4, 5, 6.
+    """
+    table = np.full((7, 7), 1e-6)
+    table[BOS, [4, 5]] = [0.5, 0.45]
+    table[4, [6, EOS]] = [0.6, 0.4]  # after 4: eos only 0.4
+    table[6, [6, EOS]] = [0.5, 0.5]
+    table[5, EOS] = 0.95
+    table[5, 6] = 0.05
+    table[[0, 1, 3]] = 1.0 / 7
+    return table / table.sum(axis=1, keepdims=True)
+
+
+def zero_bias(batch_size, vocabulary_size=7):
+    return [tf.zeros([batch_size, vocabulary_size])]
+
+
+def test_beam_search_finds_the_better_path_that_greedy_misses():
+    table = toy_table()
+    step_function = table_step_function(table)
+    greedy_ids, greedy_scores, _ = greedy_search(step_function, zero_bias(2), 2, 10, BOS, EOS)
+    assert greedy_ids.numpy().tolist() == [[4, 6]] * 2  # 4, 6 are the argmax; then eos (tie with 6, lower id)
+    ids, scores, attention = beam_search(
+        step_function, tile_for_beams(zero_bias(2), 3), 2, 3, 10, BOS, EOS, length_penalty=0.0
+    )
+    assert ids.shape[:2] == (2, 3)
+    assert ids.numpy()[0, 0, :1].tolist() == [5] and ids.numpy()[0, 0, 1:].sum() == 0
+    np.testing.assert_allclose(scores.numpy()[0, 0], np.log(table[BOS, 5] * table[5, EOS]), rtol=1e-4)
+    assert scores.numpy()[0, 0] > greedy_scores.numpy()[0]
+    # Second best: 4 -> eos (0.5 * 0.4), third 4 -> 6 -> eos.
+    assert ids.numpy()[0, 1].tolist()[:1] == [4]
+    np.testing.assert_allclose(scores.numpy()[0, 1], np.log(table[BOS, 4] * table[4, EOS]), rtol=1e-4)
+    # Attention of the best hypothesis: step 0 fed bos; one row per returned token.
+    assert attention.shape == (2, ids.shape[2], SOURCE_TIME)
+    np.testing.assert_array_equal(attention.numpy()[0, 0], np.eye(SOURCE_TIME)[BOS % SOURCE_TIME])
+
+
+def test_hypotheses_sorted_by_normalized_score_and_stop_at_eos():
+    rng = np.random.default_rng(0)
+    table = rng.dirichlet(np.ones(7) * 0.5, size=7)
+    bias = [tf.constant(rng.normal(size=(4, 7)), tf.float32)]
+    for alpha in (0.0, 0.6, 1.0):
+        ids, scores, _ = beam_search(
+            table_step_function(table), tile_for_beams(bias, 4), 4, 4, 6, BOS, EOS, length_penalty=alpha
+        )
+        ids, scores = ids.numpy(), scores.numpy()
+        assert ids.shape[2] <= 6
+        assert np.all(np.diff(scores, axis=1) <= 1e-6), scores
+        assert not np.any(ids == EOS)
+        for row in ids.reshape(-1, ids.shape[2]):
+            real = row != 0
+            # 0-padded after the end: no real token after the first 0.
+            assert np.all(real[: real.sum()]) and not np.any(real[real.sum():])
+
+
+def test_scores_are_recomputable_from_the_table_with_the_length_penalty():
+    rng = np.random.default_rng(1)
+    table = rng.dirichlet(np.ones(7), size=7)
+    ids, scores, _ = beam_search(table_step_function(table), zero_bias(3), 1, 3, 5, BOS, EOS, length_penalty=0.6)
+    for hypothesis, score in zip(ids.numpy()[0], scores.numpy()[0]):
+        tokens = [int(token) for token in hypothesis if token != 0]
+        previous, log_prob = BOS, 0.0
+        for token in tokens:
+            log_prob += np.log(table[previous, token] + 1e-12)
+            previous = token
+        length = len(tokens)
+        if length < 5:  # ended with eos, which counts in the length
+            log_prob += np.log(table[previous, EOS] + 1e-12)
+            length += 1
+        expected = log_prob / length_penalty_factor(length, 0.6).numpy()
+        np.testing.assert_allclose(score, expected, rtol=1e-4)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.6])
+def test_beam_size_one_equals_greedy_exactly(alpha):
+    rng = np.random.default_rng(2)
+    table = rng.dirichlet(np.ones(7) * 0.3, size=7)
+    bias = [tf.constant(rng.normal(size=(5, 7)) * 2, tf.float32)]
+    step_function = table_step_function(table)
+    greedy = greedy_search(step_function, bias, 5, 8, BOS, EOS, length_penalty=alpha)
+    beam = beam_search(step_function, tile_for_beams(bias, 1), 5, 1, 8, BOS, EOS, length_penalty=alpha)
+    np.testing.assert_array_equal(beam[0].numpy()[:, 0], greedy[0].numpy())
+    np.testing.assert_array_equal(beam[1].numpy()[:, 0], greedy[1].numpy())
+    np.testing.assert_array_equal(beam[2].numpy(), greedy[2].numpy())
+    # Several rows stop before max_length and some run to it.
+    lengths = (greedy[0].numpy() != 0).sum(axis=1)
+    assert lengths.max() <= 8
+
+
+def test_traces_with_unknown_batch_and_tensor_max_length():
+    step_function = table_step_function(toy_table())
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 7], tf.float32), tf.TensorSpec([], tf.int32)])
+    def search(bias, max_length):
+        batch_size = tf.shape(bias)[0]
+        beam = beam_search(step_function, tile_for_beams([bias], 2), batch_size, 2, max_length, BOS, EOS)
+        greedy = greedy_search(step_function, [bias], batch_size, max_length, BOS, EOS)
+        return beam[0], greedy[0], beam[2]
+
+    for max_length in (0, 1, 2, 5):
+        beam_ids, greedy_ids, attention = search(tf.zeros([3, 7]), tf.constant(max_length))
+        assert beam_ids.shape[0] == 3 and beam_ids.shape[2] <= max_length
+        assert greedy_ids.shape[1] <= max_length
+        assert attention.shape[1] == beam_ids.shape[2]
+    # max_length 1: greedy cut after "4"; beam's best is still [5] (then cut).
+    beam_ids, greedy_ids, _ = search(tf.zeros([1, 7]), tf.constant(1))
+    assert greedy_ids.numpy().tolist() == [[4]]
+
+
+def test_sample_search_is_seeded_and_temperature_zero_is_greedy():
+    rng = np.random.default_rng(3)
+    table = rng.dirichlet(np.ones(7), size=7)
+    step_function = table_step_function(table)
+    first = sample_search(step_function, zero_bias(6), 6, 7, BOS, EOS, temperature=1.0, seed=5)
+    second = sample_search(step_function, zero_bias(6), 6, 7, BOS, EOS, temperature=1.0, seed=5)
+    np.testing.assert_array_equal(first[0].numpy(), second[0].numpy())
+    assert not np.any(first[0].numpy() == EOS)
+    cold = sample_search(step_function, zero_bias(6), 6, 7, BOS, EOS, temperature=0.0, seed=5)
+    greedy = greedy_search(step_function, zero_bias(6), 6, 7, BOS, EOS)
+    np.testing.assert_array_equal(cold[0].numpy(), greedy[0].numpy())
+
+
+def test_padding_id_is_never_generated():
+    table = np.full((7, 7), 0.01)
+    table[:, 0] = 0.9  # the model loves padding
+    ids, _, _ = greedy_search(table_step_function(table / table.sum(1, keepdims=True)), zero_bias(1), 1, 4, BOS, EOS)
+    assert ids.shape == (1, 4) and np.all(ids.numpy() != 0)
+
+
+def test_rejects_bad_beam_size():
+    with pytest.raises(ValueError, match="beam_size"):
+        beam_search(table_step_function(toy_table()), zero_bias(1), 1, 0, 3, BOS, EOS)
