@@ -31,9 +31,8 @@ import tensorflow as tf  # noqa: E402
 
 from nlp_apps.config import load_config  # noqa: E402
 from nlp_apps.data.columns import column  # noqa: E402
-from nlp_apps.metrics.bleu import translation_scores  # noqa: E402
 from nlp_apps.tasks import translation_pipeline  # noqa: E402
-from nlp_apps.tasks.translation_inference import decode_length_limit  # noqa: E402
+from nlp_apps.tasks.translation_inference import decode_length_limits  # noqa: E402
 from nlp_apps.tasks.translation_preprocessor import BOS_ID, EOS_ID  # noqa: E402
 from reporting import load_report, run_record, save_report  # noqa: E402
 
@@ -56,7 +55,7 @@ def naive_greedy(model, preprocessor, texts: list[str]) -> tuple[list[str], floa
     started = time.perf_counter()
     for text in texts:
         source_ids = preprocessor.encode_source(tf.constant([text])).to_tensor()
-        limit = int(decode_length_limit(source_ids, 0))
+        limit = int(decode_length_limits(source_ids, 0)[0])
         memory, memory_mask, states = encode(source_ids)
         keys = precompute(memory)
         token = tf.constant([BOS_ID], tf.int32)

@@ -29,7 +29,7 @@ import keras
 import tensorflow as tf
 
 from nlp_apps.config import PipelineConfig
-from nlp_apps.data.batching import bucket_boundaries_from_lengths, make_batches
+from nlp_apps.data.batching import make_batches
 from nlp_apps.data.files import check_utf8, open_text, resolve_data_path
 from nlp_apps.data.sample_data import resolve_data_dir
 from nlp_apps.data.token_stream import contiguous_split, stream_dataset
@@ -40,6 +40,7 @@ from nlp_apps.tasks.language_model_inference import LanguageModelInference
 from nlp_apps.tasks.language_model_preprocessor import LanguageModelPreprocessor
 from nlp_apps.training.callbacks import build_callbacks
 from nlp_apps.training.distribution import get_strategy, set_precision_policy
+from nlp_apps.training.fit import fit_timed, resolve_bucket_boundaries
 from nlp_apps.training.optimizers import build_optimizer
 from nlp_apps.training.run_directory import prepare_run_dir, require_trained_model
 
@@ -115,9 +116,7 @@ def sentence_examples(preprocessor: LanguageModelPreprocessor, lines: list[str],
 
 
 def sentence_batches(config: PipelineConfig, examples: dict, shuffle: bool):
-    boundaries = config.train.bucket_boundaries
-    if boundaries == "auto":
-        boundaries = bucket_boundaries_from_lengths(examples["inputs"].row_lengths().numpy(), config.train.num_buckets)
+    boundaries = resolve_bucket_boundaries(config.train, examples["inputs"].row_lengths().numpy())
     batches = make_batches(
         examples,
         batch_size=config.train.batch_size,
@@ -243,15 +242,7 @@ def train(config: PipelineConfig, resume: bool = False) -> dict:
         callbacks.insert(0, ResetStreamState())
     # Checkpoint, early stopping and plateau learning-rate decay all monitor val_perplexity.
     callbacks += build_callbacks(run_dir, train_config, resume, monitor="val_perplexity", mode="min")
-    started = time.perf_counter()
-    history = model.fit(
-        dataset.prefetch(tf.data.AUTOTUNE),
-        epochs=train_config.epochs,
-        callbacks=callbacks,
-        shuffle=False,  # stream order matters; sentence batches are shuffled by tf.data
-        verbose=train_config.verbose,
-    )
-    seconds = time.perf_counter() - started
+    history, seconds = fit_timed(model, train_config, dataset.prefetch(tf.data.AUTOTUNE), callbacks)
     model.stop_streaming()
     epochs_run = len(history.epoch)
     summary = {

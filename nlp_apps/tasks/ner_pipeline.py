@@ -1,7 +1,6 @@
 """Named-entity recognition pipeline: train, evaluate, predict and export a BiLSTM-CRF tagger."""
 
 import json
-import time
 from pathlib import Path
 
 import keras
@@ -9,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from nlp_apps.config import PipelineConfig
-from nlp_apps.data.batching import bucket_boundaries_from_lengths, make_batches
+from nlp_apps.data.batching import make_batches
 from nlp_apps.data.columns import column, ragged_rows
 from nlp_apps.data.conll_reader import load_conll_hub, read_conll
 from nlp_apps.data.files import resolve_data_path
@@ -25,6 +24,7 @@ from nlp_apps.text.char_lookup import build_alphabet
 from nlp_apps.text.vocabulary import Vocabulary
 from nlp_apps.training.callbacks import build_callbacks
 from nlp_apps.training.distribution import get_strategy, set_precision_policy
+from nlp_apps.training.fit import fit_timed, resolve_bucket_boundaries
 from nlp_apps.training.optimizers import build_optimizer
 from nlp_apps.training.run_directory import prepare_run_dir, require_trained_model
 
@@ -125,10 +125,7 @@ def replace_with_unknown(probability: float, seed: int):
 
 
 def training_batches(config: PipelineConfig, features: dict, shuffle: bool):
-    lengths = features["token_ids"].row_lengths().numpy()
-    boundaries = config.train.bucket_boundaries
-    if boundaries == "auto":
-        boundaries = bucket_boundaries_from_lengths(lengths, config.train.num_buckets)
+    boundaries = resolve_bucket_boundaries(config.train, features["token_ids"].row_lengths().numpy())
     batches = make_batches(
         features,
         batch_size=config.train.batch_size,
@@ -258,16 +255,7 @@ def train(config: PipelineConfig, resume: bool = False) -> dict:
         model.compile(optimizer=build_optimizer(config.train))
     callbacks = [EntityF1Callback(dev_features, dev_gold, assets.tag_names, train_scheme, report_scheme)]
     callbacks += build_callbacks(run_dir, config.train, resume, monitor="val_f1", mode="max")
-    started = time.perf_counter()
-    history = model.fit(
-        training_batches(config, train_features, shuffle=True),
-        epochs=config.train.epochs,
-        steps_per_epoch=config.train.steps_per_epoch or None,
-        callbacks=callbacks,
-        shuffle=False,  # tf.data already shuffles (and buckets)
-        verbose=config.train.verbose,
-    )
-    seconds = time.perf_counter() - started
+    history, seconds = fit_timed(model, config.train, training_batches(config, train_features, shuffle=True), callbacks)
     train_tokens = int(train_features["token_ids"].row_lengths().numpy().sum())
     epochs_run = len(history.epoch)
     summary = {

@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from nlp_apps.config import PipelineConfig
-from nlp_apps.data.batching import bucket_boundaries_from_lengths, make_batches
+from nlp_apps.data.batching import make_batches
 from nlp_apps.data.columns import column
 from nlp_apps.data.files import resolve_data_path
 from nlp_apps.data.sample_data import resolve_data_dir
@@ -21,6 +21,7 @@ from nlp_apps.tasks.sentiment_preprocessor import SentimentPreprocessor
 from nlp_apps.text.vocabulary import Vocabulary
 from nlp_apps.training.callbacks import build_callbacks
 from nlp_apps.training.distribution import get_strategy, set_precision_policy
+from nlp_apps.training.fit import fit_timed, resolve_bucket_boundaries
 from nlp_apps.training.optimizers import build_optimizer
 from nlp_apps.training.run_directory import prepare_run_dir, require_trained_model
 
@@ -189,9 +190,7 @@ def _length_markers(counts: np.ndarray) -> tf.RaggedTensor:
 def training_batches(config: PipelineConfig, features: dict, shuffle: bool):
     """Shuffled batches bucketed by the number of words of each document."""
     counts = word_counts(features["token_ids"])
-    boundaries = config.train.bucket_boundaries
-    if boundaries == "auto":
-        boundaries = bucket_boundaries_from_lengths(counts, config.train.num_buckets)
+    boundaries = resolve_bucket_boundaries(config.train, counts)
     batches = make_batches(
         {"token_ids": features["token_ids"], "label": features["label"], LENGTH_KEY: _length_markers(counts)},
         batch_size=config.train.batch_size,
@@ -286,17 +285,10 @@ def train(config: PipelineConfig, resume: bool = False) -> dict:
         model.build((None, None, None))
         compile_model(model, config)
     callbacks = build_callbacks(run_dir, config.train, resume, monitor="val_accuracy", mode="max")
-    started = time.perf_counter()
-    history = model.fit(
-        training_batches(config, train_features, shuffle=True),
-        validation_data=training_batches(config, dev_features, shuffle=False),
-        epochs=config.train.epochs,
-        steps_per_epoch=config.train.steps_per_epoch or None,
-        callbacks=callbacks,
-        shuffle=False,  # tf.data already shuffles (and buckets)
-        verbose=config.train.verbose,
+    history, seconds = fit_timed(
+        model, config.train, training_batches(config, train_features, shuffle=True), callbacks,
+        validation_batches=training_batches(config, dev_features, shuffle=False),
     )
-    seconds = time.perf_counter() - started
     epochs_run = len(history.epoch)
     dev_accuracy = [100.0 * value for value in history.history.get("val_accuracy", [])]
     summary = {

@@ -16,11 +16,15 @@ DEFAULT_MAX_DECODE_LENGTH = 256
 METHODS = ("beam", "greedy", "sample")
 
 
-def decode_length_limit(source_ids, max_decode_length: int):
-    """Output pieces allowed for a batch: 2 x its longest source + 10, capped (a scalar int32 tensor)."""
-    source_length = tf.shape(source_ids)[1]
+def decode_length_limits(source_ids, max_decode_length: int):
+    """Output pieces allowed per sentence: 2 x its source pieces + 10, capped; int32 `(batch,)`.
+
+    Each sentence gets its own limit (not the batch's longest), so a
+    translation does not depend on what else is in its batch.
+    """
+    source_lengths = tf.reduce_sum(tf.cast(tf.not_equal(source_ids, 0), tf.int32), axis=1)
     cap = max_decode_length or DEFAULT_MAX_DECODE_LENGTH
-    return tf.minimum(2 * source_length + 10, cap)
+    return tf.minimum(2 * source_lengths + 10, cap)
 
 
 class TranslationInference(tf.Module):
@@ -51,9 +55,12 @@ class TranslationInference(tf.Module):
 
     def translate_ids(self, texts, beam_size=5, length_penalty=0.6, method="beam", temperature=1.0, top_k=0, top_p=1.0, seed=0):
         source_ids = self.source_ids(texts)
+        limits = decode_length_limits(source_ids, self.max_decode_length)
         outputs = self.model.translate_ids(
             source_ids,
-            max_length=decode_length_limit(source_ids, self.max_decode_length),
+            # One step more than the longest limit, for the end of sentence.
+            max_length=tf.reduce_max(tf.concat([limits, [0]], axis=0)) + 1,
+            row_max_lengths=limits,
             beam_size=beam_size,
             length_penalty=length_penalty,
             method=method,

@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from nlp_apps.config import PipelineConfig
-from nlp_apps.data.batching import bucket_boundaries_from_lengths, make_batches
+from nlp_apps.data.batching import make_batches
 from nlp_apps.data.columns import column
 from nlp_apps.data.parallel_splits import read_parallel_split
 from nlp_apps.decoders.attention_decoder import AttentionDecoder
@@ -29,6 +29,7 @@ from nlp_apps.tasks.translation_preprocessor import TranslationPreprocessor
 from nlp_apps.tasks.translator import Translator
 from nlp_apps.training.callbacks import build_callbacks
 from nlp_apps.training.distribution import get_strategy, set_precision_policy
+from nlp_apps.training.fit import fit_timed, resolve_bucket_boundaries
 from nlp_apps.training.optimizers import build_optimizer
 from nlp_apps.training.run_directory import prepare_run_dir, require_trained_model
 
@@ -67,10 +68,7 @@ def _inputs_and_targets(batch):
 
 def training_batches(config: PipelineConfig, features: dict, shuffle: bool):
     """Batches bucketed by target length (the decoder loop dominates the cost)."""
-    boundaries = config.train.bucket_boundaries
-    if boundaries == "auto":
-        lengths = features["target_in_ids"].row_lengths().numpy()
-        boundaries = bucket_boundaries_from_lengths(lengths, config.train.num_buckets)
+    boundaries = resolve_bucket_boundaries(config.train, features["target_in_ids"].row_lengths().numpy())
     batches = make_batches(
         features,
         batch_size=config.train.batch_size,
@@ -158,17 +156,10 @@ def train(config: PipelineConfig, resume: bool = False) -> dict:
         model.compile(optimizer=build_optimizer(config.train))
     dev_bleu = DevBLEU(preprocessor, column(dev_data, "source"), column(dev_data, "target"), config.model.max_decode_length)
     callbacks = [dev_bleu] + build_callbacks(run_dir, config.train, resume, monitor="val_bleu", mode="max")
-    started = time.perf_counter()
-    history = model.fit(
-        training_batches(config, train_features, shuffle=True),
-        validation_data=training_batches(config, dev_features, shuffle=False),
-        epochs=config.train.epochs,
-        steps_per_epoch=config.train.steps_per_epoch or None,
-        callbacks=callbacks,
-        shuffle=False,  # tf.data already shuffles (and buckets)
-        verbose=config.train.verbose,
+    history, seconds = fit_timed(
+        model, config.train, training_batches(config, train_features, shuffle=True), callbacks,
+        validation_batches=training_batches(config, dev_features, shuffle=False),
     )
-    seconds = time.perf_counter() - started
     epochs_run = len(history.epoch)
     target_tokens = int(train_features["target_out_ids"].row_lengths().numpy().sum())
     summary = {

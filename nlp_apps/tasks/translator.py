@@ -187,6 +187,7 @@ class Translator(keras.Model):
         top_k=0,
         top_p=1.0,
         seed=0,
+        row_max_lengths=None,
     ):
         """Translates a batch of source ids inside the graph.
 
@@ -200,6 +201,10 @@ class Translator(keras.Model):
             method: "beam", "greedy" or "sample" (Python string).
             temperature, top_k, top_p, seed: for `method="sample"` (see
                 `nlp_apps.decoders.sampling.sample_next_token`).
+            row_max_lengths: optional int `(batch,)`: each sentence's own
+                limit; after that many tokens only eos may follow, so a
+                sentence translates the same whatever else is in its batch.
+                `max_length` must then exceed the largest of them.
 
         Returns:
             dict with `"ids"` int32 `(batch, L)` (best hypothesis, without
@@ -211,12 +216,28 @@ class Translator(keras.Model):
         source_ids = tf.cast(source_ids, tf.int32)
         batch_size = tf.shape(source_ids)[0]
         memory, memory_mask, initial_states = self.encode(source_ids, training=False)
+        limits = None
+        if row_max_lengths is not None:
+            limits = tf.cast(tf.reshape(row_max_lengths, [-1]), tf.float32)
+            # Tokens generated so far, carried as one more state so beams reorder it too.
+            initial_states = list(initial_states) + [tf.zeros([batch_size, 1], tf.float32)]
         if method == "beam":
-            memory, memory_mask, initial_states = tile_for_beams((memory, memory_mask, initial_states), beam_size)
+            memory, memory_mask, initial_states, limits = tile_for_beams(
+                (memory, memory_mask, initial_states, limits), beam_size
+            ) if limits is not None else (*tile_for_beams((memory, memory_mask, initial_states), beam_size), None)
         keys = self.decoder.precompute_keys(memory)
 
         def step_function(token_ids, states):
-            return self.decoder.step(token_ids, states, memory, memory_mask, keys)
+            if limits is None:
+                return self.decoder.step(token_ids, states, memory, memory_mask, keys)
+            *decoder_states, generated = states
+            logits, new_states, weights = self.decoder.step(token_ids, decoder_states, memory, memory_mask, keys)
+            at_limit = generated[:, 0] >= limits
+            eos_only = tf.where(
+                tf.equal(tf.range(tf.shape(logits)[-1]), self.eos_id)[tf.newaxis, :], 0.0, -1e9
+            ) + tf.zeros_like(logits)
+            logits = tf.where(at_limit[:, tf.newaxis], eos_only, logits)
+            return logits, list(new_states) + [generated + 1.0], weights
 
         common = dict(bos_id=self.bos_id, eos_id=self.eos_id, length_penalty=length_penalty)
         if method == "beam":
