@@ -39,8 +39,9 @@ Why not `keras_hub.samplers.BeamSampler` (checked against keras-hub
 `keras_hub/src/samplers/beam_sampler.py`): it would add `keras_hub` as a
 dependency, and it is built for decoder-only language models: it writes into
 a prompt tensor padded to the full output length and calls `next(prompt,
-cache, index)`, with no place for an encoder memory, its mask or per-step
-attention weights. It ranks beams by raw summed log-probability with no
+cache, index)`; the RNN states would fit its cache, but the encoder memory and
+its mask would have to ride in the cache too (re-gathered at every step), and
+per-step attention weights cannot be returned. It ranks beams by raw summed log-probability with no
 length normalisation, and a beam that emits a stop token is not finished:
 the loop only ends when every beam contains one, so finished beams keep
 being extended and compete with the live ones.
