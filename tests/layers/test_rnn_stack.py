@@ -332,6 +332,7 @@ def test_weight_drop_stack_uses_one_kernel_per_call(monkeypatch):
     np.testing.assert_allclose(outputs, numpy(plain(inputs)), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cell_type", ["lstm", "gru"])
 def test_weight_drop_save_and_load_and_training_step(tmp_path, cell_type):
     inputs = keras.Input(shape=(None, 3))

@@ -110,6 +110,7 @@ def test_keras_save_load_gives_equal_outputs(tmp_path, hierarchical):
         np.testing.assert_allclose(value, expected[key], atol=1e-6, err_msg=key)
 
 
+@pytest.mark.slow
 def test_tiny_classifier_overfits_one_batch():
     model = make_classifier(hierarchical=True)
     token_ids = documents()

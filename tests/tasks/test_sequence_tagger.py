@@ -71,6 +71,7 @@ def test_keras_save_load_gives_equal_outputs(tmp_path, use_crf):
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(restored.decode(inputs)), expected_tags)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("use_crf", [True, False])
 def test_tiny_tagger_overfits_one_batch(use_crf):
     tagger = make_tagger(use_crf, dropout=0.0)

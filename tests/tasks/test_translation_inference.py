@@ -52,6 +52,7 @@ def test_each_sentence_gets_its_own_output_limit(inference):
     assert ((outputs["ids"].numpy() != 0).sum(axis=1) <= 2 * lengths + 10).all()
 
 
+@pytest.mark.slow  # one graph trace per sentence; ~15 s
 def test_translate_texts_keeps_input_order_and_matches_one_by_one(inference):
     options = {"beam_size": 2, "method": "beam"}
     batched = translate_texts(inference, HARD_INPUTS, batch_size=2, **options)
