@@ -207,6 +207,11 @@ class TrainConfig:
     # score has not improved for lr_decay_patience epochs (0 = constant rate).
     lr_decay_patience: int = 0
     lr_decay_factor: float = 0.5
+    # "constant" or "linear": decay to lr_final_fraction x learning_rate over the
+    # budget (max_train_minutes of wall time if set, else epochs); see
+    # nlp_apps/training/learning_rate.py for why budgeted runs want it.
+    lr_schedule: str = "constant"
+    lr_final_fraction: float = 0.05
     steps_per_epoch: int = 0
     # Stop after the epoch during which this many minutes of training passed (0 = no limit).
     max_train_minutes: float = 0.0

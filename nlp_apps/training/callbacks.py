@@ -7,6 +7,7 @@ from pathlib import Path
 import keras
 
 from nlp_apps.config import TrainConfig
+from nlp_apps.training.learning_rate import schedule_callbacks
 from nlp_apps.training.run_directory import BACKUP_DIR_NAME
 
 
@@ -18,13 +19,15 @@ def build_callbacks(run_dir: Path, train_config: TrainConfig, resume: bool, moni
     - `ModelCheckpoint` keeps the best model by `monitor` as `best.keras`
       (or the last one when there is no validation metric).
     - `TensorBoard` logs under `run_dir/tensorboard`.
+    - The learning-rate schedule of `train.lr_schedule` (plateau decay when
+      `train.lr_decay_patience` > 0).
     """
     backup_dir = run_dir / BACKUP_DIR_NAME
     if not resume and backup_dir.exists():
         shutil.rmtree(backup_dir)
     if resume and not backup_dir.exists():
         raise ValueError(f"--resume: no checkpoint to resume from in {backup_dir}")
-    callbacks = [
+    callbacks = schedule_callbacks(train_config) + [
         keras.callbacks.BackupAndRestore(str(backup_dir), save_freq="epoch", delete_checkpoint=False),
         keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"), write_graph=False),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=resume),
