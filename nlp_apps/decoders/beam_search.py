@@ -79,6 +79,38 @@ def _log_probs(logits, pad_id):
     return tf.where(is_pad, tf.constant(float("-inf"), tf.float32), log_probs)
 
 
+def _top_log_probs(logits, k, pad_id):
+    """The `k` most likely tokens of each row and their log-probabilities: `(values, ids)`, `(n, k)`.
+
+    Same values as `top_k(_log_probs(logits, pad_id), k)` without writing a
+    log-softmax over the whole vocabulary: a search step only needs the
+    normaliser and the top candidates, and at `batch * beam` rows times the
+    vocabulary the full-width passes cost as much as the decoder's LSTM.
+    Ties go to the lower id, as in `top_k`. `k` may be a tensor; it must be
+    at most the number of ids that can be generated.
+    """
+    logits = tf.cast(logits, tf.float32)
+    log_normalizer = tf.reduce_logsumexp(logits, axis=-1, keepdims=True)
+    if pad_id is None:
+        values, ids = tf.math.top_k(logits, k=k)
+    else:
+        # One more than needed, then the pad id (if among them) is ranked last and dropped.
+        values, ids = tf.math.top_k(logits, k=k + 1)
+        values = tf.where(tf.equal(ids, pad_id), tf.constant(float("-inf"), tf.float32), values)
+        values, order = tf.math.top_k(values, k=k)
+        ids = tf.gather(ids, order, batch_dims=1)
+    return values - log_normalizer, ids
+
+
+def _candidates_per_beam(logits, beam, pad_id):
+    """`min(2 * beam, generable ids)`: a Python int when the vocabulary size is static."""
+    vocabulary_size = logits.shape[-1] if logits.shape[-1] is not None else tf.shape(logits)[-1]
+    generable = vocabulary_size - (0 if pad_id is None else 1)
+    if isinstance(generable, int):
+        return min(2 * beam, generable)
+    return tf.minimum(2 * beam, generable)
+
+
 def _state_invariants(states):
     return [tf.TensorShape([None]).concatenate(state.shape[1:]) for state in states]
 
@@ -96,6 +128,11 @@ def _max_length_of(lengths):
 
 
 def _sequential_search(step_function, initial_states, batch_size, max_length, bos_id, eos_id, length_penalty, choose, pad_id):
+    """The loop of greedy and sampling search.
+
+    `choose(logits, step) -> (token, log_prob)`: the next token of each row
+    and its log-probability under the model.
+    """
     batch_size = tf.cast(batch_size, tf.int32)
     max_length = tf.cast(max_length, tf.int32)
     states = [tf.convert_to_tensor(state) for state in initial_states]
@@ -105,9 +142,9 @@ def _sequential_search(step_function, initial_states, batch_size, max_length, bo
 
     def body(step, last, states, tokens, attention, summed, scores, lengths, finished):
         logits, states, weights = step_function(last, states)
-        log_probs = _log_probs(logits, pad_id)
-        token = tf.cast(choose(log_probs, step), tf.int32)
-        new_summed = summed + tf.gather(log_probs, token, batch_dims=1)
+        token, token_log_prob = choose(logits, step)
+        token = tf.cast(token, tf.int32)
+        new_summed = summed + token_log_prob
         is_eos = tf.equal(token, eos_id)
         newly_finished = tf.logical_not(finished) & is_eos
         scores = tf.where(newly_finished, new_summed / length_penalty_factor(step + 1, length_penalty), scores)
@@ -164,9 +201,10 @@ def greedy_search(step_function, initial_states, batch_size, max_length, bos_id,
         source_time)`.
     """
 
-    def choose(log_probs, step):
-        # top_k breaks ties like beam search does, so beam_size=1 matches exactly.
-        return tf.math.top_k(log_probs, k=1).indices[:, 0]
+    def choose(logits, step):
+        # The same helper (and tie-breaking) as beam search, so beam_size=1 matches exactly.
+        log_prob, token = _top_log_probs(logits, 1, pad_id)
+        return token[:, 0], log_prob[:, 0]
 
     return _sequential_search(
         step_function, initial_states, batch_size, max_length, bos_id, eos_id, length_penalty, choose, pad_id
@@ -198,8 +236,10 @@ def sample_search(
     top_k = tf.cast(top_k, tf.int32)
     top_p = tf.cast(top_p, tf.float32)
 
-    def choose(log_probs, step):
-        return sample_next_token(log_probs, temperature, top_k, top_p, seed, step)
+    def choose(logits, step):
+        log_probs = _log_probs(logits, pad_id)
+        token = tf.cast(sample_next_token(log_probs, temperature, top_k, top_p, seed, step), tf.int32)
+        return token, tf.gather(log_probs, token, batch_dims=1)
 
     return _sequential_search(
         step_function, initial_states, batch_size, max_length, bos_id, eos_id, length_penalty, choose, pad_id
@@ -229,7 +269,7 @@ def beam_search(
         bos_id, eos_id: ints.
         length_penalty: float GNMT alpha (0 = rank by summed log-probability).
         pad_id: id never generated (None allows every id). The vocabulary
-            must have at least 2 ids.
+            must have at least 2 ids besides it.
 
     Returns:
         `(ids, scores, attention)`: int32 `(batch, beam_size, L)` without
@@ -255,16 +295,18 @@ def beam_search(
     def body(step, last, states, alive_ids, alive_attention, alive_log_probs,
              finished_ids, finished_attention, finished_scores, finished_lengths, finished_count, done):
         logits, states, weights = step_function(last, states)
-        log_probs = _log_probs(logits, pad_id)
-        vocabulary_size = tf.shape(log_probs)[-1]
         weights = tf.reshape(tf.cast(weights, tf.float32), [batch_size, beam, -1])
         source_time = tf.shape(weights)[-1]
 
-        candidates = alive_log_probs[:, :, tf.newaxis] + tf.reshape(log_probs, [batch_size, beam, vocabulary_size])
-        candidates = tf.reshape(candidates, [batch_size, beam * vocabulary_size])
+        # The 2 * beam best extensions of a sentence are among the 2 * beam
+        # best of each of its beams, so rank those few instead of beam x vocabulary.
+        per_beam = _candidates_per_beam(logits, beam, pad_id)
+        row_log_probs, row_tokens = _top_log_probs(logits, per_beam, pad_id)
+        candidates = tf.reshape(alive_log_probs[:, :, tf.newaxis] + tf.reshape(row_log_probs, [batch_size, beam, -1]),
+                                [batch_size, -1])
         top_scores, top_indices = tf.math.top_k(candidates, k=2 * beam)
-        top_beams = top_indices // vocabulary_size
-        top_tokens = top_indices % vocabulary_size
+        top_beams = top_indices // per_beam
+        top_tokens = tf.gather(tf.reshape(row_tokens, [batch_size, -1]), top_indices, batch_dims=1)
         is_eos = tf.equal(top_tokens, eos_id)
 
         # Hypotheses ending in eos among the `beam` best extensions finish.

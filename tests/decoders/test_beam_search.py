@@ -167,3 +167,38 @@ def test_padding_id_is_never_generated():
 def test_rejects_bad_beam_size():
     with pytest.raises(ValueError, match="beam_size"):
         beam_search(table_step_function(toy_table()), zero_bias(1), 1, 0, 3, BOS, EOS)
+
+
+@pytest.mark.parametrize("pad_id", [None, 0])
+def test_top_candidates_equal_the_top_of_the_full_log_softmax_ties_included(pad_id):
+    from nlp_apps.decoders.beam_search import _top_log_probs
+
+    logits = tf.constant([[2.0, 1.0, 2.0, 0.5, 2.0, -1.0], [5.0, 0.0, 0.0, 0.0, 0.0, 0.0]])
+    log_probs = tf.nn.log_softmax(logits).numpy()
+    if pad_id is not None:
+        log_probs[:, pad_id] = -np.inf
+    expected = tf.math.top_k(log_probs, k=3)
+    values, ids = _top_log_probs(logits, 3, pad_id)
+    np.testing.assert_array_equal(ids.numpy(), expected.indices.numpy())
+    np.testing.assert_allclose(values.numpy(), expected.values.numpy(), atol=1e-6)
+
+
+def test_beam_wider_than_the_vocabulary_allows_still_ranks_every_hypothesis():
+    # ids 0 pad, 1, 2 bos, 3 eos: only 3 ids can be generated, fewer than 2 * beam.
+    table = np.array([[0.1, 0.3, 0.1, 0.5]] * 4)
+    ids, scores, _ = beam_search(table_step_function(table), zero_bias(2 * 3, 4), 2, 3, 4, BOS, EOS, length_penalty=0.0)
+    # Best three: eos at once, then "1 eos" and "bos eos" (the pad's mass is not redistributed).
+    np.testing.assert_allclose(scores.numpy(), np.log([[0.5, 0.15, 0.05]] * 2), rtol=1e-5)
+    np.testing.assert_array_equal(ids.numpy()[:, :, 0], [[0, 1, 2]] * 2)
+
+
+def test_beam_search_never_generates_padding():
+    # Four pads (0.9 each) would outscore everything; without them the empty
+    # hypothesis (eos at once) is the best.
+    table = np.full((7, 7), 0.01)
+    table[:, 0] = 0.9
+    table /= table.sum(1, keepdims=True)
+    ids, scores, _ = beam_search(table_step_function(table), zero_bias(3), 1, 3, 4, BOS, EOS, length_penalty=0.0)
+    np.testing.assert_allclose(scores.numpy()[0, 0], np.log(table[BOS, EOS]), rtol=1e-5)
+    assert np.all(ids.numpy()[0, 0] == 0)
+    assert np.all(ids.numpy()[0, 1:, 0] != 0)
