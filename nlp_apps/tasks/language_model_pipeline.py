@@ -40,7 +40,7 @@ from nlp_apps.tasks.language_model_inference import LanguageModelInference
 from nlp_apps.tasks.language_model_preprocessor import LanguageModelPreprocessor
 from nlp_apps.training.callbacks import build_callbacks
 from nlp_apps.training.distribution import get_strategy, set_precision_policy
-from nlp_apps.training.fit import fit_timed, resolve_bucket_boundaries
+from nlp_apps.training.fit import bucketed_batches, fit_timed
 from nlp_apps.training.optimizers import build_optimizer
 from nlp_apps.training.run_directory import prepare_run_dir, require_trained_model
 
@@ -116,15 +116,7 @@ def sentence_examples(preprocessor: LanguageModelPreprocessor, lines: list[str],
 
 
 def sentence_batches(config: PipelineConfig, examples: dict, shuffle: bool):
-    boundaries = resolve_bucket_boundaries(config.train, examples["inputs"].row_lengths().numpy())
-    batches = make_batches(
-        examples,
-        batch_size=config.train.batch_size,
-        bucket_boundaries=(boundaries or None) if shuffle else None,
-        shuffle=shuffle,
-        seed=config.train.seed,
-        length_key="inputs",
-    )
+    batches = bucketed_batches(config.train, examples, "inputs", shuffle)
     return batches.map(lambda batch: (batch["inputs"], batch["targets"]))
 
 

@@ -24,7 +24,7 @@ from nlp_apps.text.char_lookup import build_alphabet
 from nlp_apps.text.vocabulary import Vocabulary
 from nlp_apps.training.callbacks import build_callbacks
 from nlp_apps.training.distribution import get_strategy, set_precision_policy
-from nlp_apps.training.fit import fit_timed, resolve_bucket_boundaries
+from nlp_apps.training.fit import bucketed_batches, fit_timed
 from nlp_apps.training.optimizers import build_optimizer
 from nlp_apps.training.run_directory import prepare_run_dir, require_trained_model
 
@@ -125,15 +125,7 @@ def replace_with_unknown(probability: float, seed: int):
 
 
 def training_batches(config: PipelineConfig, features: dict, shuffle: bool):
-    boundaries = resolve_bucket_boundaries(config.train, features["token_ids"].row_lengths().numpy())
-    batches = make_batches(
-        features,
-        batch_size=config.train.batch_size,
-        bucket_boundaries=boundaries or None,
-        shuffle=shuffle,
-        seed=config.train.seed,
-        length_key="token_ids",
-    )
+    batches = bucketed_batches(config.train, features, "token_ids", shuffle)
     batches = batches.map(split_inputs_and_labels)
     if shuffle and config.model.unknown_word_dropout > 0:
         batches = batches.map(replace_with_unknown(config.model.unknown_word_dropout, config.train.seed))

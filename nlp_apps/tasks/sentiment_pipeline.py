@@ -21,7 +21,7 @@ from nlp_apps.tasks.sentiment_preprocessor import SentimentPreprocessor
 from nlp_apps.text.vocabulary import Vocabulary
 from nlp_apps.training.callbacks import build_callbacks
 from nlp_apps.training.distribution import get_strategy, set_precision_policy
-from nlp_apps.training.fit import fit_timed, resolve_bucket_boundaries
+from nlp_apps.training.fit import bucketed_batches, fit_timed
 from nlp_apps.training.optimizers import build_optimizer
 from nlp_apps.training.run_directory import prepare_run_dir, require_trained_model
 
@@ -190,14 +190,12 @@ def _length_markers(counts: np.ndarray) -> tf.RaggedTensor:
 def training_batches(config: PipelineConfig, features: dict, shuffle: bool):
     """Shuffled batches bucketed by the number of words of each document."""
     counts = word_counts(features["token_ids"])
-    boundaries = resolve_bucket_boundaries(config.train, counts)
-    batches = make_batches(
+    batches = bucketed_batches(
+        config.train,
         {"token_ids": features["token_ids"], "label": features["label"], LENGTH_KEY: _length_markers(counts)},
-        batch_size=config.train.batch_size,
-        bucket_boundaries=boundaries or None,
-        shuffle=shuffle,
-        seed=config.train.seed,
-        length_key=LENGTH_KEY,
+        LENGTH_KEY,
+        shuffle,
+        lengths=counts,
     )
     batches = batches.map(_inputs_and_labels)
     if shuffle and config.model.unknown_word_dropout > 0:

@@ -18,7 +18,6 @@ import numpy as np
 import tensorflow as tf
 
 from nlp_apps.config import PipelineConfig
-from nlp_apps.data.batching import make_batches
 from nlp_apps.data.columns import column
 from nlp_apps.data.parallel_splits import read_parallel_split
 from nlp_apps.decoders.attention_decoder import AttentionDecoder
@@ -29,7 +28,7 @@ from nlp_apps.tasks.translation_preprocessor import TranslationPreprocessor
 from nlp_apps.tasks.translator import Translator
 from nlp_apps.training.callbacks import build_callbacks
 from nlp_apps.training.distribution import get_strategy, set_precision_policy
-from nlp_apps.training.fit import fit_timed, resolve_bucket_boundaries
+from nlp_apps.training.fit import bucketed_batches, fit_timed
 from nlp_apps.training.optimizers import build_optimizer
 from nlp_apps.training.run_directory import prepare_run_dir, require_trained_model
 
@@ -68,15 +67,8 @@ def _inputs_and_targets(batch):
 
 def training_batches(config: PipelineConfig, features: dict, shuffle: bool):
     """Batches bucketed by target length (the decoder loop dominates the cost)."""
-    boundaries = resolve_bucket_boundaries(config.train, features["target_in_ids"].row_lengths().numpy())
-    batches = make_batches(
-        features,
-        batch_size=config.train.batch_size,
-        bucket_boundaries=boundaries or None,
-        shuffle=shuffle,
-        seed=config.train.seed,
-        length_key="target_in_ids",
-        shuffle_buffer=config.train.shuffle_buffer,
+    batches = bucketed_batches(
+        config.train, features, "target_in_ids", shuffle, shuffle_buffer=config.train.shuffle_buffer
     )
     return batches.map(_inputs_and_targets).prefetch(tf.data.AUTOTUNE)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from nlp_apps.config import TrainConfig
-from nlp_apps.data.batching import bucket_boundaries_from_lengths
+from nlp_apps.data.batching import bucket_boundaries_from_lengths, make_batches
 
 
 def resolve_bucket_boundaries(train_config: TrainConfig, lengths) -> list[int]:
@@ -14,6 +14,27 @@ def resolve_bucket_boundaries(train_config: TrainConfig, lengths) -> list[int]:
     if boundaries == "auto":
         return bucket_boundaries_from_lengths(lengths, train_config.num_buckets)
     return list(boundaries or [])
+
+
+def bucketed_batches(train_config: TrainConfig, features: dict, length_key: str, shuffle: bool, lengths=None,
+                     shuffle_buffer: int | None = None):
+    """`make_batches` with the config's batch size, seed and bucket rule.
+
+    Buckets by `lengths` (default: the row lengths of `features[length_key]`);
+    `shuffle_buffer` None shuffles fully (the data is in memory).
+    """
+    if lengths is None:
+        lengths = features[length_key].row_lengths().numpy()
+    boundaries = resolve_bucket_boundaries(train_config, lengths)
+    return make_batches(
+        features,
+        batch_size=train_config.batch_size,
+        bucket_boundaries=boundaries or None,
+        shuffle=shuffle,
+        seed=train_config.seed,
+        length_key=length_key,
+        shuffle_buffer=shuffle_buffer,
+    )
 
 
 def fit_timed(model, train_config: TrainConfig, train_batches, callbacks: list, validation_batches=None):
