@@ -9,14 +9,18 @@ Python int (it fixes the beam axis).
 The step function contract shared by all searches:
 
     step_function(token_ids, states) -> (logits, states, attention)
+    step_function(token_ids, states, context) -> ...   (when `context` is passed)
 
 with `token_ids` int32 `(n,)` (the previous token; `bos_id` at the first
 step), `states` a flat list of tensors whose leading dimension is `n`,
 `logits` `(n, vocabulary)` (log-probabilities are fine too: the searches
 apply `log_softmax`, which leaves them unchanged) and `attention` float
-`(n, source_time)`. For beam search `n = batch_size * beam_size`, beams of a
-sentence adjacent (sentence-major); the caller tiles the memory, its mask and
-the initial states with `tile_for_beams`.
+`(n, source_time)`. `context` is an optional nest of per-row tensors the
+step reads but does not change (the encoder memory, its mask). For beam
+search `n = batch_size * beam_size`, beams of a sentence adjacent
+(sentence-major; the caller tiles context and initial states with
+`tile_for_beams`), and `n` shrinks as sentences finish: rows of a done
+sentence leave the states and the context together.
 
 Conventions: the padding id (`pad_id`, 0) is never generated; `eos_id`
 finishes a hypothesis and is not part of the returned ids, which are
@@ -127,11 +131,13 @@ def _max_length_of(lengths):
     return tf.reduce_max(tf.concat([tf.reshape(lengths, [-1]), [0]], axis=0))
 
 
-def _sequential_search(step_function, initial_states, batch_size, max_length, bos_id, eos_id, length_penalty, choose, pad_id):
+def _sequential_search(step_function, initial_states, batch_size, max_length, bos_id, eos_id, length_penalty, choose, pad_id,
+                       context=None):
     """The loop of greedy and sampling search.
 
     `choose(logits, step) -> (token, log_prob)`: the next token of each row
-    and its log-probability under the model.
+    and its log-probability under the model. `context` is passed to every
+    step unchanged (rows are not dropped here: greedy rows are cheap).
     """
     batch_size = tf.cast(batch_size, tf.int32)
     max_length = tf.cast(max_length, tf.int32)
@@ -141,7 +147,10 @@ def _sequential_search(step_function, initial_states, batch_size, max_length, bo
         return (step < max_length) & tf.logical_not(tf.reduce_all(finished))
 
     def body(step, last, states, tokens, attention, summed, scores, lengths, finished):
-        logits, states, weights = step_function(last, states)
+        if context is None:
+            logits, states, weights = step_function(last, states)
+        else:
+            logits, states, weights = step_function(last, states, context)
         token, token_log_prob = choose(logits, step)
         token = tf.cast(token, tf.int32)
         new_summed = summed + token_log_prob
@@ -183,7 +192,8 @@ def _sequential_search(step_function, initial_states, batch_size, max_length, bo
     return tokens[:, :length], scores, attention[:, :length]
 
 
-def greedy_search(step_function, initial_states, batch_size, max_length, bos_id, eos_id, length_penalty=0.0, pad_id=0):
+def greedy_search(step_function, initial_states, batch_size, max_length, bos_id, eos_id, length_penalty=0.0, pad_id=0,
+                  context=None):
     """Picks the most likely token at every step.
 
     Args:
@@ -194,6 +204,8 @@ def greedy_search(step_function, initial_states, batch_size, max_length, bos_id,
         bos_id, eos_id: ints. Start token fed first; end token.
         length_penalty: float, GNMT alpha used for the returned scores only.
         pad_id: id never generated (None allows every id).
+        context: optional nest of `(batch_size, ...)` tensors; the step is
+            then called as `step_function(token_ids, states, context)`.
 
     Returns:
         `(ids, scores, attention)`: int32 `(batch, L)` without bos/eos,
@@ -207,7 +219,7 @@ def greedy_search(step_function, initial_states, batch_size, max_length, bos_id,
         return token[:, 0], log_prob[:, 0]
 
     return _sequential_search(
-        step_function, initial_states, batch_size, max_length, bos_id, eos_id, length_penalty, choose, pad_id
+        step_function, initial_states, batch_size, max_length, bos_id, eos_id, length_penalty, choose, pad_id, context
     )
 
 
@@ -224,6 +236,7 @@ def sample_search(
     seed=0,
     length_penalty=0.0,
     pad_id=0,
+    context=None,
 ):
     """Samples each token with `sample_next_token` (temperature, top-k, top-p).
 
@@ -242,7 +255,7 @@ def sample_search(
         return token, tf.gather(log_probs, token, batch_dims=1)
 
     return _sequential_search(
-        step_function, initial_states, batch_size, max_length, bos_id, eos_id, length_penalty, choose, pad_id
+        step_function, initial_states, batch_size, max_length, bos_id, eos_id, length_penalty, choose, pad_id, context
     )
 
 
@@ -256,11 +269,20 @@ def beam_search(
     eos_id,
     length_penalty=0.6,
     pad_id=0,
+    context=None,
 ):
     """Beam search (see the module docstring for the algorithm).
 
+    Sentences leave the batch once they are done (fairseq's
+    `reorder_encoder_out`): the decoder then only runs on the rows of the
+    sentences still searching, which in a batch of 64 is often a fraction
+    of it for the last steps. Pass the per-row tensors the step function
+    reads (encoder memory, its mask, ...) as `context`, so they shrink too.
+
     Args:
-        step_function: see the module docstring; `n = batch_size * beam_size`.
+        step_function: see the module docstring; `n = batch_size * beam_size`
+            (fewer once sentences are done). With `context`, it is called as
+            `step_function(token_ids, states, context)`.
         initial_states: flat list of `(batch_size * beam_size, ...)` tensors
             (use `tile_for_beams`).
         batch_size: int or int32 scalar tensor.
@@ -270,6 +292,8 @@ def beam_search(
         length_penalty: float GNMT alpha (0 = rank by summed log-probability).
         pad_id: id never generated (None allows every id). The vocabulary
             must have at least 2 ids besides it.
+        context: optional nest of `(batch_size * beam_size, ...)` tensors,
+            constant over the search, row-aligned with the states.
 
     Returns:
         `(ids, scores, attention)`: int32 `(batch, beam_size, L)` without
@@ -283,53 +307,74 @@ def beam_search(
     batch_size = tf.cast(batch_size, tf.int32)
     max_length = tf.cast(max_length, tf.int32)
     states = [tf.convert_to_tensor(state) for state in initial_states]
+    has_context = context is not None
+    context = tf.nest.map_structure(tf.convert_to_tensor, context if has_context else [])
     negative_infinity = tf.constant(float("-inf"), tf.float32)
 
     def gather_beams(values, indices):
         return tf.gather(values, indices, batch_dims=1)
 
-    def condition(step, last, states, alive_ids, alive_attention, alive_log_probs,
-                  finished_ids, finished_attention, finished_scores, finished_lengths, finished_count, done):
-        return (step < max_length) & tf.logical_not(tf.reduce_all(done))
+    def scatter_sentences(full, sentences, values):
+        return tf.tensor_scatter_nd_update(full, sentences[:, tf.newaxis], values)
 
-    def body(step, last, states, alive_ids, alive_attention, alive_log_probs,
-             finished_ids, finished_attention, finished_scores, finished_lengths, finished_count, done):
-        logits, states, weights = step_function(last, states)
-        weights = tf.reshape(tf.cast(weights, tf.float32), [batch_size, beam, -1])
+    # Two kinds of loop state: per searching sentence (leading dimension
+    # `m`, or `m * beam` rows, shrinking as sentences finish; `sentences`
+    # maps them to batch positions) and per batch sentence (`batch_size`):
+    # the finished hypotheses, which are the output.
+    def condition(step, sentences, last, states, context, alive_ids, alive_attention, alive_log_probs,
+                  finished_ids, finished_attention, finished_scores, finished_lengths, finished_count):
+        return (step < max_length) & (tf.size(sentences) > 0)
+
+    def body(step, sentences, last, states, context, alive_ids, alive_attention, alive_log_probs,
+             finished_ids, finished_attention, finished_scores, finished_lengths, finished_count):
+        searching = tf.shape(sentences)[0]
+        if has_context:
+            logits, states, weights = step_function(last, states, context)
+        else:
+            logits, states, weights = step_function(last, states)
+        weights = tf.reshape(tf.cast(weights, tf.float32), [searching, beam, -1])
         source_time = tf.shape(weights)[-1]
 
         # The 2 * beam best extensions of a sentence are among the 2 * beam
         # best of each of its beams, so rank those few instead of beam x vocabulary.
         per_beam = _candidates_per_beam(logits, beam, pad_id)
         row_log_probs, row_tokens = _top_log_probs(logits, per_beam, pad_id)
-        candidates = tf.reshape(alive_log_probs[:, :, tf.newaxis] + tf.reshape(row_log_probs, [batch_size, beam, -1]),
-                                [batch_size, -1])
+        candidates = tf.reshape(alive_log_probs[:, :, tf.newaxis] + tf.reshape(row_log_probs, [searching, beam, -1]),
+                                [searching, -1])
         top_scores, top_indices = tf.math.top_k(candidates, k=2 * beam)
         top_beams = top_indices // per_beam
-        top_tokens = tf.gather(tf.reshape(row_tokens, [batch_size, -1]), top_indices, batch_dims=1)
+        top_tokens = tf.gather(tf.reshape(row_tokens, [searching, -1]), top_indices, batch_dims=1)
         is_eos = tf.equal(top_tokens, eos_id)
 
         # Hypotheses ending in eos among the `beam` best extensions finish.
-        finishing = is_eos[:, :beam] & tf.logical_not(done)[:, tf.newaxis]
+        finishing = is_eos[:, :beam]
         new_scores = tf.where(
             finishing, top_scores[:, :beam] / length_penalty_factor(step + 1, length_penalty), negative_infinity
         )
         # eos is not part of the output: the finished ids get a 0 column.
-        zero_ids = tf.zeros([batch_size, beam, 1], tf.int32)
-        zero_attention = tf.zeros([batch_size, beam, source_time], tf.float32)
-        new_ids = tf.concat([gather_beams(alive_ids, top_beams[:, :beam]), zero_ids], axis=2)
-        new_attention = tf.concat([gather_beams(alive_attention, top_beams[:, :beam]), zero_attention], axis=2)
-        merged_scores = tf.concat([finished_scores, new_scores], axis=1)
-        finished_scores, order = tf.math.top_k(merged_scores, k=beam)
-        finished_ids = gather_beams(tf.concat([tf.concat([finished_ids, zero_ids], axis=2), new_ids], axis=1), order)
-        finished_attention = gather_beams(
-            tf.concat([tf.concat([finished_attention, zero_attention], axis=2), new_attention], axis=1), order
+        new_ids = tf.concat([gather_beams(alive_ids, top_beams[:, :beam]), tf.zeros([searching, beam, 1], tf.int32)], 2)
+        new_attention = tf.concat(
+            [gather_beams(alive_attention, top_beams[:, :beam]), tf.zeros([searching, beam, source_time])], axis=2
         )
-        finished_lengths = gather_beams(
-            tf.concat([finished_lengths, tf.fill([batch_size, beam], step)], axis=1), order
+        finished_ids = tf.concat([finished_ids, tf.zeros([batch_size, beam, 1], tf.int32)], axis=2)
+        finished_attention = tf.concat([finished_attention, tf.zeros([batch_size, beam, source_time])], axis=2)
+        merged_scores, order = tf.math.top_k(
+            tf.concat([tf.gather(finished_scores, sentences), new_scores], axis=1), k=beam
         )
-        finished_count = finished_count + tf.reduce_sum(tf.cast(finishing, tf.int32), axis=1)
-        done = done | (finished_count >= beam)
+        finished_scores = scatter_sentences(finished_scores, sentences, merged_scores)
+        finished_ids = scatter_sentences(
+            finished_ids, sentences, gather_beams(tf.concat([tf.gather(finished_ids, sentences), new_ids], 1), order)
+        )
+        finished_attention = scatter_sentences(
+            finished_attention, sentences,
+            gather_beams(tf.concat([tf.gather(finished_attention, sentences), new_attention], 1), order),
+        )
+        finished_lengths = scatter_sentences(
+            finished_lengths, sentences,
+            gather_beams(tf.concat([tf.gather(finished_lengths, sentences), tf.fill([searching, beam], step)], 1), order),
+        )
+        counts = tf.gather(finished_count, sentences) + tf.reduce_sum(tf.cast(finishing, tf.int32), axis=1)
+        finished_count = scatter_sentences(finished_count, sentences, counts)
 
         # The `beam` best extensions not ending in eos stay alive (there are
         # always enough: each beam contributes at most one eos extension).
@@ -339,17 +384,39 @@ def beam_search(
         alive_log_probs = gather_beams(top_scores, alive_positions)
         alive_ids = tf.concat([gather_beams(alive_ids, parents), tokens[:, :, tf.newaxis]], axis=2)
         alive_attention = tf.concat([gather_beams(alive_attention, parents), gather_beams(weights, parents)], axis=2)
-        flat_parents = tf.reshape(parents + tf.range(batch_size)[:, tf.newaxis] * beam, [-1])
+        flat_parents = tf.reshape(parents + tf.range(searching)[:, tf.newaxis] * beam, [-1])
         states = [tf.gather(state, flat_parents) for state in states]
         last = tf.reshape(tokens, [-1])
-        return (step + 1, last, states, alive_ids, alive_attention, alive_log_probs,
-                finished_ids, finished_attention, finished_scores, finished_lengths, finished_count, done)
+
+        # A sentence with `beam` finished hypotheses is done: drop its rows.
+        still_searching = counts < beam
+
+        def drop_done():
+            kept = tf.reshape(tf.where(still_searching), [-1])
+            kept_rows = tf.reshape(kept[:, tf.newaxis] * beam + tf.range(beam, dtype=kept.dtype), [-1])
+            rows = lambda value: tf.gather(value, kept_rows)  # noqa: E731
+            return (
+                tf.gather(sentences, kept), rows(last), [rows(state) for state in states],
+                tf.nest.map_structure(rows, context), tf.gather(alive_ids, kept),
+                tf.gather(alive_attention, kept), tf.gather(alive_log_probs, kept),
+            )
+
+        def keep_all():
+            return sentences, last, states, context, alive_ids, alive_attention, alive_log_probs
+
+        sentences, last, states, context, alive_ids, alive_attention, alive_log_probs = tf.cond(
+            tf.reduce_all(still_searching), keep_all, drop_done
+        )
+        return (step + 1, sentences, last, states, context, alive_ids, alive_attention, alive_log_probs,
+                finished_ids, finished_attention, finished_scores, finished_lengths, finished_count)
 
     start_log_probs = tf.constant([[0.0] + [DEAD_BEAM] * (beam - 1)], tf.float32)
     loop_vars = (
         tf.constant(0),
+        tf.range(batch_size),
         tf.fill([batch_size * beam], tf.cast(bos_id, tf.int32)),
         states,
+        context,
         tf.zeros([batch_size, beam, 0], tf.int32),
         tf.zeros([batch_size, beam, 0], tf.float32),
         tf.tile(start_log_probs, [batch_size, 1]),
@@ -358,25 +425,34 @@ def beam_search(
         tf.fill([batch_size, beam], negative_infinity),
         tf.zeros([batch_size, beam], tf.int32),
         tf.zeros([batch_size], tf.int32),
-        tf.zeros([batch_size], tf.bool),
     )
+    vector = tf.TensorShape([None])
     beams = tf.TensorShape([None, beam])
     growing = tf.TensorShape([None, beam, None])
-    (step, _, _, alive_ids, alive_attention, alive_log_probs,
-     finished_ids, finished_attention, finished_scores, finished_lengths, _, done) = tf.while_loop(
+    (step, sentences, _, _, _, alive_ids, alive_attention, alive_log_probs,
+     finished_ids, finished_attention, finished_scores, finished_lengths, _) = tf.while_loop(
         condition,
         body,
         loop_vars,
         shape_invariants=(
-            tf.TensorShape([]), tf.TensorShape([None]), _state_invariants(states),
-            growing, growing, beams, growing, growing, beams, beams, tf.TensorShape([None]), tf.TensorShape([None]),
+            tf.TensorShape([]), vector, vector, _state_invariants(states),
+            tf.nest.map_structure(lambda value: tf.TensorShape([None]).concatenate(value.shape[1:]), context),
+            growing, growing, beams, growing, growing, beams, beams, vector,
         ),
     )
-    # Sentences without `beam` finished hypotheses at max_length also rank
-    # their alive ones, scored as they stand.
-    alive_scores = tf.where(
-        done[:, tf.newaxis], negative_infinity, alive_log_probs / length_penalty_factor(step, length_penalty)
-    )
+    # Sentences still searching at max_length also rank their alive
+    # hypotheses, scored as they stand; the others get a row of -inf. (A
+    # gather through `slot`, not a scatter: the outputs may be 0 wide.)
+    searching = tf.shape(sentences)[0]
+    slot = tf.tensor_scatter_nd_update(tf.fill([batch_size], searching), sentences[:, tf.newaxis], tf.range(searching))
+
+    def to_batch(values, filler):
+        padded = tf.concat([values, tf.fill(tf.concat([[1], tf.shape(values)[1:]], axis=0), filler)], axis=0)
+        return tf.gather(padded, slot)
+
+    alive_scores = to_batch(alive_log_probs / length_penalty_factor(step, length_penalty), negative_infinity)
+    alive_ids = to_batch(alive_ids, 0)
+    alive_attention = to_batch(alive_attention, 0.0)
     scores, order = tf.math.top_k(tf.concat([finished_scores, alive_scores], axis=1), k=beam)
     ids = gather_beams(tf.concat([finished_ids, alive_ids], axis=1), order)
     attention = gather_beams(tf.concat([finished_attention, alive_attention], axis=1), order)

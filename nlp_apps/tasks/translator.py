@@ -221,25 +221,33 @@ class Translator(keras.Model):
             limits = tf.cast(tf.reshape(row_max_lengths, [-1]), tf.float32)
             # Tokens generated so far, carried as one more state so beams reorder it too.
             initial_states = list(initial_states) + [tf.zeros([batch_size, 1], tf.float32)]
-        if method == "beam":
-            memory, memory_mask, initial_states, limits = tile_for_beams(
-                (memory, memory_mask, initial_states, limits), beam_size
-            ) if limits is not None else (*tile_for_beams((memory, memory_mask, initial_states), beam_size), None)
         keys = self.decoder.precompute_keys(memory)
+        # Per-row tensors the step reads; beam search drops the rows of done
+        # sentences from them (dot attention's keys are the memory itself).
+        context = {"memory": memory, "memory_mask": memory_mask}
+        if keys is not memory:
+            context["keys"] = keys
+        if limits is not None:
+            context["limits"] = limits
+        if method == "beam":
+            initial_states, context = tile_for_beams((initial_states, context), beam_size)
 
-        def step_function(token_ids, states):
-            if limits is None:
-                return self.decoder.step(token_ids, states, memory, memory_mask, keys)
+        def step_function(token_ids, states, context):
+            keys = context.get("keys", context["memory"])
+            if "limits" not in context:
+                return self.decoder.step(token_ids, states, context["memory"], context["memory_mask"], keys)
             *decoder_states, generated = states
-            logits, new_states, weights = self.decoder.step(token_ids, decoder_states, memory, memory_mask, keys)
-            at_limit = generated[:, 0] >= limits
+            logits, new_states, weights = self.decoder.step(
+                token_ids, decoder_states, context["memory"], context["memory_mask"], keys
+            )
+            at_limit = generated[:, 0] >= context["limits"]
             # A row at its limit can only end: every other id gets -1e9 (eos keeps
             # log-probability 0). One broadcast pass over the logits, the cheapest form.
             not_eos = tf.not_equal(tf.range(tf.shape(logits)[-1]), self.eos_id)[tf.newaxis, :]
             logits = tf.where(at_limit[:, tf.newaxis] & not_eos, -1e9, tf.cast(logits, tf.float32))
             return logits, list(new_states) + [generated + 1.0], weights
 
-        common = dict(bos_id=self.bos_id, eos_id=self.eos_id, length_penalty=length_penalty)
+        common = dict(bos_id=self.bos_id, eos_id=self.eos_id, length_penalty=length_penalty, context=context)
         if method == "beam":
             ids, scores, attention = beam_search(
                 step_function, initial_states, batch_size, beam_size, max_length, **common

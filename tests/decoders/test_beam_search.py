@@ -202,3 +202,34 @@ def test_beam_search_never_generates_padding():
     np.testing.assert_allclose(scores.numpy()[0, 0], np.log(table[BOS, EOS]), rtol=1e-5)
     assert np.all(ids.numpy()[0, 0] == 0)
     assert np.all(ids.numpy()[0, 1:, 0] != 0)
+
+
+def test_sentences_that_finish_early_leave_the_batch_without_changing_any_result():
+    log_table = tf.constant(np.log(toy_table() + 1e-12), tf.float32)
+
+    def step_function(token_ids, states, context):
+        logits = tf.gather(log_table, token_ids) + context["bias"]
+        return logits, [states[0] + 1.0], tf.one_hot(token_ids % SOURCE_TIME, SOURCE_TIME)
+
+    # Sentence 0 as the toy table (done after a few steps), 1 loops on "6"
+    # until max_length, 2 ends at once.
+    biases = np.zeros((3, 7), "float32")
+    biases[1, 6] = 8.0
+    biases[2, EOS] = 8.0
+
+    def search(rows):
+        bias = tf.constant(biases[rows])
+        states = tile_for_beams([tf.zeros([len(rows), 1])], 3)
+        context = tile_for_beams({"bias": bias}, 3)
+        return beam_search(step_function, states, len(rows), 3, 6, BOS, EOS, context=context)
+
+    batch_ids, batch_scores, batch_attention = search([0, 1, 2])
+    for row in range(3):
+        ids, scores, attention = search([row])
+        width = ids.shape[2]
+        np.testing.assert_array_equal(batch_ids.numpy()[row, :, :width], ids.numpy()[0])
+        assert np.all(batch_ids.numpy()[row, :, width:] == 0)
+        np.testing.assert_allclose(batch_scores.numpy()[row], scores.numpy()[0], rtol=1e-6)
+        np.testing.assert_allclose(batch_attention.numpy()[row, :width], attention.numpy()[0], atol=1e-6)
+    # The looping sentence kept the batch searching to the limit; the others had left it.
+    assert batch_ids.shape[2] == 6 and search([2])[0].shape[2] <= 1
