@@ -11,9 +11,21 @@ import keras
 import tensorflow as tf
 
 
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), else the platform's processor string."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
 def machine_description() -> str:
+    # The same "2 cores" ran 2x apart on different days, so the CPU model is recorded too.
     return (
-        f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}, "
+        f"{platform.machine()} {cpu_model()}, {os.cpu_count()} cores, {platform.system()}, "
         f"TensorFlow {tf.__version__}, Keras {keras.__version__}"
     )
 
