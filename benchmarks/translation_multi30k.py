@@ -145,8 +145,8 @@ def remeasure_speed(arguments, argv, report: dict, output: Path) -> dict:
     inference = translation_pipeline.load_trained(config)
     texts = column(translation_pipeline.read_split(config, "test"), "source")
     speeds = decoding_speed(inference, texts)
-    speeds["speed_command"] = run_record(argv)["command"]
-    speeds["speed_date"] = run_record(argv)["date"]
+    record = run_record(argv)
+    speeds["speed_command"], speeds["speed_date"] = record["command"], record["date"]
     print(json.dumps(speeds, indent=2), flush=True)
     report["datasets"].setdefault("multi30k", {}).update(speeds)
     report.update({key: speeds[key] for key in ("beam5_batch64_sents_per_s", "naive_greedy_sents_per_s")})
