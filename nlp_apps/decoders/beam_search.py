@@ -17,9 +17,9 @@ step), `states` a flat list of tensors whose leading dimension is `n`,
 apply `log_softmax`, which leaves them unchanged) and `attention` float
 `(n, source_time)`. `context` is an optional nest of per-row tensors the
 step reads but does not change (the encoder memory, its mask). For beam
-search `n = batch_size * beam_size`, beams of a sentence adjacent
-(sentence-major; the caller tiles context and initial states with
-`tile_for_beams`), and `n` shrinks as sentences finish: rows of a done
+search `n = batch_size` at the first step, then `batch_size * beam_size`,
+beams of a sentence adjacent (sentence-major; the search tiles the states and
+the context itself), and `n` shrinks as sentences finish: rows of a done
 sentence leave the states and the context together.
 
 Conventions: the padding id (`pad_id`, 0) is never generated; `eos_id`
@@ -83,6 +83,55 @@ def _log_probs(logits, pad_id):
     return tf.where(is_pad, tf.constant(float("-inf"), tf.float32), log_probs)
 
 
+def _block_size(vocabulary_size, k):
+    """Block width for `_blocked_top_k`, or 0 when plain `top_k` is as cheap.
+
+    The blocked search reads every logit once (the block maxima) and then
+    ranks `vocabulary / block` maxima and `k * block` candidates: a power of
+    two near `sqrt(vocabulary / k)` balances the two.
+    """
+    if not isinstance(vocabulary_size, int) or not isinstance(k, int):
+        return 0
+    block = 8
+    while block * block * 2 * k < vocabulary_size:
+        block *= 2
+    return block if vocabulary_size >= 8 * k * block else 0
+
+
+def _blocked_top_k(values, k):
+    """`tf.math.top_k(values, k)` (same values, ids and tie order) plus each row's maximum.
+
+    TensorFlow's CPU `top_k` keeps a heap per row and costs, at 320 rows of
+    8,000 logits and k = 11, two thirds of the decoder's output projection.
+    Exact shortcut: split each row into blocks; every one of the `k` best
+    values lies in a block whose maximum is among the `k` best block maxima
+    (otherwise `k` other blocks would each hold a better value), so `top_k`
+    runs over the block maxima and then over those `k` blocks only. Blocks
+    are re-sorted by position so that ties still go to the lower id.
+    Needs a static last dimension and a Python int `k` (else plain `top_k`).
+    Returns `(top_values, top_ids, row_max)`.
+    """
+    vocabulary_size = values.shape[-1]
+    block = _block_size(vocabulary_size, k)
+    if not block:
+        top_values, top_ids = tf.math.top_k(values, k=k)
+        return top_values, top_ids, tf.reduce_max(values, axis=-1, keepdims=True)
+    rows = tf.shape(values)[0]
+    blocks = -(-vocabulary_size // block)
+    if blocks * block != vocabulary_size:
+        # -inf padding: ids past the vocabulary lose every tie to real ids.
+        filler = tf.fill([rows, blocks * block - vocabulary_size], tf.constant(float("-inf"), values.dtype))
+        values = tf.concat([values, filler], axis=1)
+    grid = tf.reshape(values, [rows, blocks, block])
+    block_max = tf.reduce_max(grid, axis=-1)
+    _, best_blocks = tf.math.top_k(block_max, k=k)
+    best_blocks = tf.sort(best_blocks, axis=-1)
+    candidates = tf.reshape(tf.gather(grid, best_blocks, batch_dims=1), [rows, k * block])
+    top_values, positions = tf.math.top_k(candidates, k=k)
+    top_ids = tf.gather(best_blocks, positions // block, batch_dims=1) * block + positions % block
+    return top_values, top_ids, tf.reduce_max(block_max, axis=-1, keepdims=True)
+
+
 def _top_log_probs(logits, k, pad_id):
     """The `k` most likely tokens of each row and their log-probabilities: `(values, ids)`, `(n, k)`.
 
@@ -94,12 +143,12 @@ def _top_log_probs(logits, k, pad_id):
     at most the number of ids that can be generated.
     """
     logits = tf.cast(logits, tf.float32)
-    log_normalizer = tf.reduce_logsumexp(logits, axis=-1, keepdims=True)
-    if pad_id is None:
-        values, ids = tf.math.top_k(logits, k=k)
-    else:
-        # One more than needed, then the pad id (if among them) is ranked last and dropped.
-        values, ids = tf.math.top_k(logits, k=k + 1)
+    # One more than needed when the pad id may be among them: it is ranked last and dropped.
+    values, ids, row_max = _blocked_top_k(logits, k if pad_id is None else k + 1)
+    # The normaliser as `reduce_logsumexp` computes it, reusing the row maximum.
+    shift = tf.where(tf.math.is_finite(row_max), row_max, tf.zeros_like(row_max))
+    log_normalizer = tf.math.log(tf.reduce_sum(tf.exp(logits - shift), axis=-1, keepdims=True)) + shift
+    if pad_id is not None:
         values = tf.where(tf.equal(ids, pad_id), tf.constant(float("-inf"), tf.float32), values)
         values, order = tf.math.top_k(values, k=k)
         ids = tf.gather(ids, order, batch_dims=1)
@@ -273,18 +322,22 @@ def beam_search(
 ):
     """Beam search (see the module docstring for the algorithm).
 
-    Sentences leave the batch once they are done (fairseq's
-    `reorder_encoder_out`): the decoder then only runs on the rows of the
-    sentences still searching, which in a batch of 64 is often a fraction
-    of it for the last steps. Pass the per-row tensors the step function
-    reads (encoder memory, its mask, ...) as `context`, so they shrink too.
+    The first step runs once per sentence (all its beams would start from
+    the same bos and states), then states and context are tiled to `beam`
+    rows per sentence. Sentences leave the batch once they are done
+    (fairseq's `reorder_encoder_out`): the decoder then only runs on the rows
+    of the sentences still searching, which in a batch of 64 is often a
+    fraction of it for the last steps. Pass the per-row tensors the step
+    function reads (encoder memory, its mask, ...) as `context`, so they are
+    tiled and shrink too.
 
     Args:
-        step_function: see the module docstring; `n = batch_size * beam_size`
-            (fewer once sentences are done). With `context`, it is called as
+        step_function: see the module docstring; `n = batch_size` at the
+            first step, then `batch_size * beam_size` (fewer once sentences
+            are done). With `context`, it is called as
             `step_function(token_ids, states, context)`.
-        initial_states: flat list of `(batch_size * beam_size, ...)` tensors
-            (use `tile_for_beams`).
+        initial_states: flat list of `(batch_size, ...)` tensors, one row per
+            sentence.
         batch_size: int or int32 scalar tensor.
         beam_size: Python int >= 1.
         max_length: int or int32 scalar tensor; at most this many steps.
@@ -292,8 +345,8 @@ def beam_search(
         length_penalty: float GNMT alpha (0 = rank by summed log-probability).
         pad_id: id never generated (None allows every id). The vocabulary
             must have at least 2 ids besides it.
-        context: optional nest of `(batch_size * beam_size, ...)` tensors,
-            constant over the search, row-aligned with the states.
+        context: optional nest of `(batch_size, ...)` tensors, constant over
+            the search, row-aligned with the states.
 
     Returns:
         `(ids, scores, attention)`: int32 `(batch, beam_size, L)` without
@@ -317,28 +370,29 @@ def beam_search(
     def scatter_sentences(full, sentences, values):
         return tf.tensor_scatter_nd_update(full, sentences[:, tf.newaxis], values)
 
-    # Two kinds of loop state: per searching sentence (leading dimension
-    # `m`, or `m * beam` rows, shrinking as sentences finish; `sentences`
-    # maps them to batch positions) and per batch sentence (`batch_size`):
-    # the finished hypotheses, which are the output.
-    def condition(step, sentences, last, states, context, alive_ids, alive_attention, alive_log_probs,
-                  finished_ids, finished_attention, finished_scores, finished_lengths, finished_count):
-        return (step < max_length) & (tf.size(sentences) > 0)
-
-    def body(step, sentences, last, states, context, alive_ids, alive_attention, alive_log_probs,
-             finished_ids, finished_attention, finished_scores, finished_lengths, finished_count):
-        searching = tf.shape(sentences)[0]
+    def run_step(last, states, context):
+        """The model's part of a step: `(states, weights, row_log_probs, row_tokens)`, one row per input row."""
         if has_context:
             logits, states, weights = step_function(last, states, context)
         else:
             logits, states, weights = step_function(last, states)
-        weights = tf.reshape(tf.cast(weights, tf.float32), [searching, beam, -1])
+        row_log_probs, row_tokens = _top_log_probs(logits, _candidates_per_beam(logits, beam, pad_id), pad_id)
+        return list(states), tf.cast(weights, tf.float32), row_log_probs, row_tokens
+
+    # Two kinds of loop state: per searching sentence (leading dimension
+    # `m`, or `m * beam` rows, shrinking as sentences finish; `sentences`
+    # maps them to batch positions) and per batch sentence (`batch_size`):
+    # the finished hypotheses, which are the output.
+    def advance(step, sentences, states, weights, row_log_probs, row_tokens, context, alive_ids, alive_attention,
+                alive_log_probs, finished_ids, finished_attention, finished_scores, finished_lengths, finished_count):
+        """The search's part of a step, from the model's outputs for the `m * beam` alive rows."""
+        searching = tf.shape(sentences)[0]
+        weights = tf.reshape(weights, [searching, beam, -1])
         source_time = tf.shape(weights)[-1]
 
         # The 2 * beam best extensions of a sentence are among the 2 * beam
         # best of each of its beams, so rank those few instead of beam x vocabulary.
-        per_beam = _candidates_per_beam(logits, beam, pad_id)
-        row_log_probs, row_tokens = _top_log_probs(logits, per_beam, pad_id)
+        per_beam = row_tokens.shape[-1] if row_tokens.shape[-1] is not None else tf.shape(row_tokens)[-1]
         candidates = tf.reshape(alive_log_probs[:, :, tf.newaxis] + tf.reshape(row_log_probs, [searching, beam, -1]),
                                 [searching, -1])
         top_scores, top_indices = tf.math.top_k(candidates, k=2 * beam)
@@ -410,22 +464,38 @@ def beam_search(
         return (step + 1, sentences, last, states, context, alive_ids, alive_attention, alive_log_probs,
                 finished_ids, finished_attention, finished_scores, finished_lengths, finished_count)
 
-    start_log_probs = tf.constant([[0.0] + [DEAD_BEAM] * (beam - 1)], tf.float32)
-    loop_vars = (
-        tf.constant(0),
-        tf.range(batch_size),
-        tf.fill([batch_size * beam], tf.cast(bos_id, tf.int32)),
-        states,
-        context,
-        tf.zeros([batch_size, beam, 0], tf.int32),
-        tf.zeros([batch_size, beam, 0], tf.float32),
-        tf.tile(start_log_probs, [batch_size, 1]),
+    def condition(step, sentences, last, states, context, *rest):
+        return (step < max_length) & (tf.size(sentences) > 0)
+
+    def body(step, sentences, last, states, context, *rest):
+        states, weights, row_log_probs, row_tokens = run_step(last, states, context)
+        return advance(step, sentences, states, weights, row_log_probs, row_tokens, context, *rest)
+
+    # The search state before any step: `beam` copies of the start
+    # hypothesis per sentence, all but one dead (DEAD_BEAM).
+    start_log_probs = tf.tile(tf.constant([[0.0] + [DEAD_BEAM] * (beam - 1)], tf.float32), [batch_size, 1])
+    finished = (
         tf.zeros([batch_size, beam, 0], tf.int32),
         tf.zeros([batch_size, beam, 0], tf.float32),
         tf.fill([batch_size, beam], negative_infinity),
         tf.zeros([batch_size, beam], tf.int32),
         tf.zeros([batch_size], tf.int32),
     )
+    bos = tf.fill([batch_size], tf.cast(bos_id, tf.int32))
+    empty = (tf.zeros([batch_size, beam, 0], tf.int32), tf.zeros([batch_size, beam, 0], tf.float32), start_log_probs)
+
+    def first_step():
+        # Every copy of the start hypothesis would compute the same step:
+        # run it once per sentence and give each copy its rows.
+        first_states, weights, row_log_probs, row_tokens = tile_for_beams(run_step(bos, states, context), beam)
+        return advance(tf.constant(0), tf.range(batch_size), first_states, weights, row_log_probs, row_tokens,
+                       tile_for_beams(context, beam), *empty, *finished)
+
+    def no_step():
+        return (tf.constant(0), tf.range(batch_size), tile_for_beams(bos, beam), tile_for_beams(states, beam),
+                tile_for_beams(context, beam), *empty, *finished)
+
+    loop_vars = tf.cond(max_length > 0, first_step, no_step)
     vector = tf.TensorShape([None])
     beams = tf.TensorShape([None, beam])
     growing = tf.TensorShape([None, beam, None])

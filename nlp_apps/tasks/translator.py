@@ -5,7 +5,7 @@ import tensorflow as tf
 from keras import ops
 
 from nlp_apps.decoders.attention_decoder import AttentionDecoder
-from nlp_apps.decoders.beam_search import beam_search, greedy_search, sample_search, tile_for_beams
+from nlp_apps.decoders.beam_search import beam_search, greedy_search, sample_search
 
 SOURCE_IDS = "source_ids"
 TARGET_IN_IDS = "target_in_ids"
@@ -229,8 +229,6 @@ class Translator(keras.Model):
             context["keys"] = keys
         if limits is not None:
             context["limits"] = limits
-        if method == "beam":
-            initial_states, context = tile_for_beams((initial_states, context), beam_size)
 
         def step_function(token_ids, states, context):
             keys = context.get("keys", context["memory"])

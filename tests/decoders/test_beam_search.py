@@ -9,7 +9,6 @@ from nlp_apps.decoders.beam_search import (
     greedy_search,
     length_penalty_factor,
     sample_search,
-    tile_for_beams,
 )
 
 BOS, EOS = 2, 3
@@ -58,7 +57,7 @@ def test_beam_search_finds_the_better_path_that_greedy_misses():
     greedy_ids, greedy_scores, _ = greedy_search(step_function, zero_bias(2), 2, 10, BOS, EOS)
     assert greedy_ids.numpy().tolist() == [[4, 6]] * 2  # 4, 6 are the argmax; then eos (tie with 6, lower id)
     ids, scores, attention = beam_search(
-        step_function, tile_for_beams(zero_bias(2), 3), 2, 3, 10, BOS, EOS, length_penalty=0.0
+        step_function, zero_bias(2), 2, 3, 10, BOS, EOS, length_penalty=0.0
     )
     assert ids.shape[:2] == (2, 3)
     assert ids.numpy()[0, 0, :1].tolist() == [5] and ids.numpy()[0, 0, 1:].sum() == 0
@@ -78,7 +77,7 @@ def test_hypotheses_sorted_by_normalized_score_and_stop_at_eos():
     bias = [tf.constant(rng.normal(size=(4, 7)), tf.float32)]
     for alpha in (0.0, 0.6, 1.0):
         ids, scores, _ = beam_search(
-            table_step_function(table), tile_for_beams(bias, 4), 4, 4, 6, BOS, EOS, length_penalty=alpha
+            table_step_function(table), bias, 4, 4, 6, BOS, EOS, length_penalty=alpha
         )
         ids, scores = ids.numpy(), scores.numpy()
         assert ids.shape[2] <= 6
@@ -93,7 +92,7 @@ def test_hypotheses_sorted_by_normalized_score_and_stop_at_eos():
 def test_scores_are_recomputable_from_the_table_with_the_length_penalty():
     rng = np.random.default_rng(1)
     table = rng.dirichlet(np.ones(7), size=7)
-    ids, scores, _ = beam_search(table_step_function(table), zero_bias(3), 1, 3, 5, BOS, EOS, length_penalty=0.6)
+    ids, scores, _ = beam_search(table_step_function(table), zero_bias(1), 1, 3, 5, BOS, EOS, length_penalty=0.6)
     for hypothesis, score in zip(ids.numpy()[0], scores.numpy()[0]):
         tokens = [int(token) for token in hypothesis if token != 0]
         previous, log_prob = BOS, 0.0
@@ -115,7 +114,7 @@ def test_beam_size_one_equals_greedy_exactly(alpha):
     bias = [tf.constant(rng.normal(size=(5, 7)) * 2, tf.float32)]
     step_function = table_step_function(table)
     greedy = greedy_search(step_function, bias, 5, 8, BOS, EOS, length_penalty=alpha)
-    beam = beam_search(step_function, tile_for_beams(bias, 1), 5, 1, 8, BOS, EOS, length_penalty=alpha)
+    beam = beam_search(step_function, bias, 5, 1, 8, BOS, EOS, length_penalty=alpha)
     np.testing.assert_array_equal(beam[0].numpy()[:, 0], greedy[0].numpy())
     np.testing.assert_array_equal(beam[1].numpy()[:, 0], greedy[1].numpy())
     np.testing.assert_array_equal(beam[2].numpy(), greedy[2].numpy())
@@ -130,7 +129,7 @@ def test_traces_with_unknown_batch_and_tensor_max_length():
     @tf.function(input_signature=[tf.TensorSpec([None, 7], tf.float32), tf.TensorSpec([], tf.int32)])
     def search(bias, max_length):
         batch_size = tf.shape(bias)[0]
-        beam = beam_search(step_function, tile_for_beams([bias], 2), batch_size, 2, max_length, BOS, EOS)
+        beam = beam_search(step_function, [bias], batch_size, 2, max_length, BOS, EOS)
         greedy = greedy_search(step_function, [bias], batch_size, max_length, BOS, EOS)
         return beam[0], greedy[0], beam[2]
 
@@ -183,10 +182,77 @@ def test_top_candidates_equal_the_top_of_the_full_log_softmax_ties_included(pad_
     np.testing.assert_allclose(values.numpy(), expected.values.numpy(), atol=1e-6)
 
 
+@pytest.mark.parametrize("vocabulary_size", [1024, 1001])
+@pytest.mark.parametrize("k", [1, 3, 11])
+def test_blocked_top_k_equals_top_k_with_ties_and_infinities(vocabulary_size, k):
+    from nlp_apps.decoders.beam_search import _block_size, _blocked_top_k
+
+    assert _block_size(vocabulary_size, k) > 0  # the blocked path, not the plain top_k fallback
+    rng = np.random.default_rng(k)
+    # Few distinct values: many ties, which must still go to the lower id.
+    values = rng.integers(-3, 3, size=(6, vocabulary_size)).astype("float32")
+    values[0] = -np.inf
+    values[1, ::7] = np.inf
+    values[2, -1] = 10.0  # the best value in the last (padded) block
+    expected = tf.math.top_k(values, k=k)
+    top_values, top_ids, row_max = _blocked_top_k(tf.constant(values), k)
+    np.testing.assert_array_equal(top_ids.numpy(), expected.indices.numpy())
+    np.testing.assert_array_equal(top_values.numpy(), expected.values.numpy())
+    np.testing.assert_array_equal(row_max.numpy()[:, 0], values.max(axis=1))
+
+
+def large_vocabulary_step_function(vocabulary_size, seed):
+    """Random next-token logits over a vocabulary large enough for the blocked top-k."""
+    table = tf.constant(np.random.default_rng(seed).normal(size=(vocabulary_size, vocabulary_size)) * 3, tf.float32)
+
+    def step_function(token_ids, states):
+        return tf.gather(table, token_ids) + states[0], list(states), tf.one_hot(token_ids % SOURCE_TIME, SOURCE_TIME)
+
+    return step_function
+
+
+def test_large_vocabulary_beam_one_equals_greedy_and_top_log_probs_match_the_full_softmax():
+    from nlp_apps.decoders.beam_search import _top_log_probs
+
+    vocabulary_size = 2048
+    step_function = large_vocabulary_step_function(vocabulary_size, seed=4)
+    bias = [tf.zeros([4, vocabulary_size])]
+    greedy = greedy_search(step_function, bias, 4, 6, BOS, EOS)
+    beam = beam_search(step_function, bias, 4, 1, 6, BOS, EOS, length_penalty=0.0)
+    np.testing.assert_array_equal(beam[0].numpy()[:, 0], greedy[0].numpy())
+    np.testing.assert_array_equal(beam[1].numpy()[:, 0], greedy[1].numpy())
+
+    logits = tf.constant(np.round(np.random.default_rng(5).normal(size=(8, vocabulary_size)), 1), tf.float32)
+    expected = tf.math.top_k(tf.tensor_scatter_nd_update(
+        tf.nn.log_softmax(logits), [[row, 0] for row in range(8)], [-np.inf] * 8), k=10)
+    values, ids = _top_log_probs(logits, 10, pad_id=0)
+    np.testing.assert_array_equal(ids.numpy(), expected.indices.numpy())
+    np.testing.assert_allclose(values.numpy(), expected.values.numpy(), atol=1e-5)
+
+
+def test_beam_hypotheses_over_a_large_vocabulary_are_the_best_extensions():
+    # Two steps, beam 3: the finished/alive bookkeeping over the blocked
+    # candidates must find the same best two-token paths as enumerating them.
+    vocabulary_size = 1024
+    step_function = large_vocabulary_step_function(vocabulary_size, seed=6)
+    ids, scores, _ = beam_search(step_function, [tf.zeros([1, vocabulary_size])], 1, 3, 2, BOS, EOS, length_penalty=0.0)
+    table = tf.nn.log_softmax(step_function(tf.range(vocabulary_size), [tf.zeros([vocabulary_size, vocabulary_size])])[0]).numpy()
+    table[:, 0] = -np.inf
+    first = table[BOS]
+    # Hypotheses: "eos" at once (length 1) or any two tokens (cut at max_length 2, or "x eos").
+    paths = {(EOS,): first[EOS]}
+    for token in np.argsort(-first)[:10]:
+        if token != EOS:
+            for second in np.argsort(-table[token])[:10]:
+                paths[(token, second)] = first[token] + table[token, second]
+    best = sorted(paths.values(), reverse=True)[:3]
+    np.testing.assert_allclose(scores.numpy()[0], best, rtol=1e-5)
+
+
 def test_beam_wider_than_the_vocabulary_allows_still_ranks_every_hypothesis():
     # ids 0 pad, 1, 2 bos, 3 eos: only 3 ids can be generated, fewer than 2 * beam.
     table = np.array([[0.1, 0.3, 0.1, 0.5]] * 4)
-    ids, scores, _ = beam_search(table_step_function(table), zero_bias(2 * 3, 4), 2, 3, 4, BOS, EOS, length_penalty=0.0)
+    ids, scores, _ = beam_search(table_step_function(table), zero_bias(2, 4), 2, 3, 4, BOS, EOS, length_penalty=0.0)
     # Best three: eos at once, then "1 eos" and "bos eos" (the pad's mass is not redistributed).
     np.testing.assert_allclose(scores.numpy(), np.log([[0.5, 0.15, 0.05]] * 2), rtol=1e-5)
     np.testing.assert_array_equal(ids.numpy()[:, :, 0], [[0, 1, 2]] * 2)
@@ -198,7 +264,7 @@ def test_beam_search_never_generates_padding():
     table = np.full((7, 7), 0.01)
     table[:, 0] = 0.9
     table /= table.sum(1, keepdims=True)
-    ids, scores, _ = beam_search(table_step_function(table), zero_bias(3), 1, 3, 4, BOS, EOS, length_penalty=0.0)
+    ids, scores, _ = beam_search(table_step_function(table), zero_bias(1), 1, 3, 4, BOS, EOS, length_penalty=0.0)
     np.testing.assert_allclose(scores.numpy()[0, 0], np.log(table[BOS, EOS]), rtol=1e-5)
     assert np.all(ids.numpy()[0, 0] == 0)
     assert np.all(ids.numpy()[0, 1:, 0] != 0)
@@ -219,8 +285,8 @@ def test_sentences_that_finish_early_leave_the_batch_without_changing_any_result
 
     def search(rows):
         bias = tf.constant(biases[rows])
-        states = tile_for_beams([tf.zeros([len(rows), 1])], 3)
-        context = tile_for_beams({"bias": bias}, 3)
+        states = [tf.zeros([len(rows), 1])]
+        context = {"bias": bias}
         return beam_search(step_function, states, len(rows), 3, 6, BOS, EOS, context=context)
 
     batch_ids, batch_scores, batch_attention = search([0, 1, 2])
