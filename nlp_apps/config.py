@@ -207,11 +207,16 @@ class TrainConfig:
     # score has not improved for lr_decay_patience epochs (0 = constant rate).
     lr_decay_patience: int = 0
     lr_decay_factor: float = 0.5
-    # "constant" or "linear": decay to lr_final_fraction x learning_rate over the
-    # budget (max_train_minutes of wall time if set, else epochs); see
+    # "constant", "linear" (decay to lr_final_fraction x learning_rate over the
+    # budget: max_train_minutes of wall time if set, else epochs) or "wsd"
+    # (constant, then that decay over the last lr_cooldown_fraction); see
     # nlp_apps/training/learning_rate.py for why budgeted runs want it.
     lr_schedule: str = "constant"
     lr_final_fraction: float = 0.05
+    # "wsd" only: the final share of the budget over which the rate cools down.
+    lr_cooldown_fraction: float = 0.2
+    # Linear warmup over this many batches (any schedule; 0 = none).
+    lr_warmup_steps: int = 0
     steps_per_epoch: int = 0
     # Stop after the epoch during which this many minutes of training passed (0 = no limit).
     max_train_minutes: float = 0.0

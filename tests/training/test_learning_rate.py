@@ -1,4 +1,4 @@
-"""The linear budget schedule: values, its use inside fit, and config errors."""
+"""The budget schedules (linear, warmup-stable-decay) and warmup: values, use inside fit, config errors."""
 
 import numpy as np
 import pytest
@@ -7,7 +7,12 @@ import keras
 
 from nlp_apps.config import TrainConfig
 from nlp_apps.training.callbacks import build_callbacks
-from nlp_apps.training.learning_rate import LinearLearningRateDecay, schedule_callbacks, validate_schedule
+from nlp_apps.training.learning_rate import (
+    LearningRateWarmup,
+    LinearLearningRateDecay,
+    schedule_callbacks,
+    validate_schedule,
+)
 
 
 class FakeClock:
@@ -88,12 +93,70 @@ def test_linear_schedule_uses_the_minutes_budget_when_set(tmp_path):
     assert schedule_callbacks(TrainConfig()) == []
 
 
+def test_wsd_holds_the_rate_then_cools_down_over_the_last_fraction():
+    clock = FakeClock()
+    schedule = LinearLearningRateDecay(0.01, 0.1, budget_seconds=100.0, clock=clock, cooldown_fraction=0.25)
+    schedule.on_train_begin()
+    rates = []
+    for _ in range(5):
+        rates.append(schedule.learning_rate_at(schedule.progress(0)))
+        clock.now += 25.0
+    # Constant through 75 % of the budget, then linear to 10 % at its end.
+    np.testing.assert_allclose(rates, [0.01, 0.01, 0.01, 0.01, 0.001], rtol=1e-6)
+    clock.now = 100.0 + 87.5
+    assert schedule.learning_rate_at(schedule.progress(0)) == pytest.approx(0.0055)
+
+
+def test_warmup_ramps_the_first_batches_across_epochs_inside_fit():
+    model = tiny_model(0.8)
+    recorder = RecordLearningRate()
+    model.fit(
+        np.ones((6, 3), "float32"), np.zeros((6, 1), "float32"), batch_size=2, epochs=2, verbose=0,
+        callbacks=[LinearLearningRateDecay(0.8, 0.0, epochs=2, cooldown_fraction=0.5, warmup_steps=4), recorder],
+    )
+    # 3 batches per epoch. Epoch 1 is the stable half, warming up over its 3
+    # batches (and the 4th); epoch 2 is the cooldown, from 0.8 at its start
+    # down by a third of it per batch.
+    expected = [0.2, 0.4, 0.6, 0.8, 0.8 * 2 / 3, 0.8 / 3]
+    np.testing.assert_allclose(recorder.rates, expected, rtol=1e-6)
+
+
+def test_constant_schedule_with_warmup_hands_the_rate_back_to_plateau_decay():
+    model = tiny_model(0.3)
+    recorder = RecordLearningRate()
+
+    class HalveAfterFirstEpoch(keras.callbacks.Callback):
+        # Stands in for ReduceLROnPlateau: a later writer the warmup must not override.
+        def on_epoch_end(self, epoch, logs=None):
+            self.model.optimizer.learning_rate = 0.1
+
+    (warmup,) = schedule_callbacks(TrainConfig(learning_rate=0.3, lr_warmup_steps=3))
+    assert isinstance(warmup, LearningRateWarmup)
+    model.fit(
+        np.ones((8, 3), "float32"), np.zeros((8, 1), "float32"), batch_size=2, epochs=2, verbose=0,
+        callbacks=[warmup, recorder, HalveAfterFirstEpoch()],
+    )
+    np.testing.assert_allclose(recorder.rates, [0.1, 0.2, 0.3, 0.3, 0.1, 0.1, 0.1, 0.1], rtol=1e-6)
+
+
+def test_wsd_schedule_from_config():
+    config = TrainConfig(lr_schedule="wsd", learning_rate=0.003, max_train_minutes=10.0, lr_cooldown_fraction=0.3,
+                         lr_warmup_steps=200)
+    (schedule,) = schedule_callbacks(config)
+    assert (schedule.cooldown_fraction, schedule.warmup_steps, schedule.budget_seconds) == (0.3, 200, 600.0)
+    (linear,) = schedule_callbacks(TrainConfig(lr_schedule="linear", max_train_minutes=1.0))
+    assert linear.cooldown_fraction == 1.0
+
+
 @pytest.mark.parametrize(
     "settings, message",
     [
         ({"lr_schedule": "cosine"}, "train.lr_schedule"),
         ({"lr_schedule": "linear", "lr_decay_patience": 1}, "train.lr_decay_patience"),
+        ({"lr_schedule": "wsd", "lr_decay_patience": 2}, "train.lr_decay_patience"),
         ({"lr_schedule": "linear", "lr_final_fraction": 1.5}, "train.lr_final_fraction"),
+        ({"lr_schedule": "wsd", "lr_cooldown_fraction": 0.0}, "train.lr_cooldown_fraction"),
+        ({"lr_warmup_steps": -1}, "train.lr_warmup_steps"),
     ],
 )
 def test_conflicting_or_unknown_schedule_settings_name_the_field(settings, message):
