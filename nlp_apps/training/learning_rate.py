@@ -59,7 +59,7 @@ def schedule_callbacks(train_config: TrainConfig) -> list:
     validate_schedule(train_config)
     if train_config.lr_schedule in BUDGET_SCHEDULES:
         return [
-            LinearLearningRateDecay(
+            BudgetLearningRateSchedule(
                 train_config.learning_rate,
                 train_config.lr_final_fraction,
                 budget_seconds=60.0 * train_config.max_train_minutes,
@@ -97,7 +97,7 @@ class LearningRateWarmup(keras.callbacks.Callback):
         self.step += 1
 
 
-class LinearLearningRateDecay(keras.callbacks.Callback):
+class BudgetLearningRateSchedule(keras.callbacks.Callback):
     """Sets the rate before every batch from the share of the budget used.
 
     The rate is `initial` until the last `cooldown_fraction` of the budget,
@@ -115,7 +115,7 @@ class LinearLearningRateDecay(keras.callbacks.Callback):
                  epochs: int = 0, clock=time.perf_counter, cooldown_fraction: float = 1.0, warmup_steps: int = 0):
         super().__init__()
         if budget_seconds <= 0 and epochs <= 0:
-            raise ValueError("LinearLearningRateDecay needs a positive budget_seconds or epochs")
+            raise ValueError("BudgetLearningRateSchedule needs a positive budget_seconds or epochs")
         self.initial_learning_rate = float(initial_learning_rate)
         self.final_fraction = float(final_fraction)
         self.budget_seconds = float(budget_seconds)

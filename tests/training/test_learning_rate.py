@@ -9,7 +9,7 @@ from nlp_apps.config import TrainConfig
 from nlp_apps.training.callbacks import build_callbacks
 from nlp_apps.training.learning_rate import (
     LearningRateWarmup,
-    LinearLearningRateDecay,
+    BudgetLearningRateSchedule,
     schedule_callbacks,
     validate_schedule,
 )
@@ -42,7 +42,7 @@ def tiny_model(learning_rate):
 
 def test_time_budget_progress_reaches_the_final_fraction_and_clamps():
     clock = FakeClock()
-    decay = LinearLearningRateDecay(0.01, 0.1, budget_seconds=100.0, clock=clock)
+    decay = BudgetLearningRateSchedule(0.01, 0.1, budget_seconds=100.0, clock=clock)
     decay.on_train_begin()
     assert decay.learning_rate_at(decay.progress(0)) == pytest.approx(0.01)
     clock.now += 50.0
@@ -60,7 +60,7 @@ def test_epoch_budget_sets_the_rate_of_every_batch_inside_fit():
     recorder = RecordLearningRate()
     history = model.fit(
         features, targets, batch_size=4, epochs=4, verbose=0,
-        callbacks=[LinearLearningRateDecay(0.5, 0.0, epochs=4), recorder],
+        callbacks=[BudgetLearningRateSchedule(0.5, 0.0, epochs=4), recorder],
     )
     # 2 batches per epoch; progress counts the batches done.
     expected = [0.5 * (1 - (epoch + batch / 2) / 4) for epoch in range(4) for batch in range(2)]
@@ -79,7 +79,7 @@ def test_time_budget_inside_fit_follows_the_clock():
     recorder = RecordLearningRate()
     model.fit(
         np.ones((4, 3), "float32"), np.zeros((4, 1), "float32"), batch_size=1, epochs=1, verbose=0,
-        callbacks=[LinearLearningRateDecay(1.0, 0.0, budget_seconds=40.0, clock=clock), recorder, AdvanceClock()],
+        callbacks=[BudgetLearningRateSchedule(1.0, 0.0, budget_seconds=40.0, clock=clock), recorder, AdvanceClock()],
     )
     np.testing.assert_allclose(recorder.rates, [1.0, 0.75, 0.5, 0.25], rtol=1e-6)
 
@@ -89,13 +89,13 @@ def test_linear_schedule_uses_the_minutes_budget_when_set(tmp_path):
     (decay,) = schedule_callbacks(config)
     assert decay.budget_seconds == 120.0 and decay.initial_learning_rate == 0.002
     callbacks = build_callbacks(tmp_path, config, resume=False, monitor="val_loss", mode="min")
-    assert any(isinstance(callback, LinearLearningRateDecay) for callback in callbacks)
+    assert any(isinstance(callback, BudgetLearningRateSchedule) for callback in callbacks)
     assert schedule_callbacks(TrainConfig()) == []
 
 
 def test_wsd_holds_the_rate_then_cools_down_over_the_last_fraction():
     clock = FakeClock()
-    schedule = LinearLearningRateDecay(0.01, 0.1, budget_seconds=100.0, clock=clock, cooldown_fraction=0.25)
+    schedule = BudgetLearningRateSchedule(0.01, 0.1, budget_seconds=100.0, clock=clock, cooldown_fraction=0.25)
     schedule.on_train_begin()
     rates = []
     for _ in range(5):
@@ -112,7 +112,7 @@ def test_warmup_ramps_the_first_batches_across_epochs_inside_fit():
     recorder = RecordLearningRate()
     model.fit(
         np.ones((6, 3), "float32"), np.zeros((6, 1), "float32"), batch_size=2, epochs=2, verbose=0,
-        callbacks=[LinearLearningRateDecay(0.8, 0.0, epochs=2, cooldown_fraction=0.5, warmup_steps=4), recorder],
+        callbacks=[BudgetLearningRateSchedule(0.8, 0.0, epochs=2, cooldown_fraction=0.5, warmup_steps=4), recorder],
     )
     # 3 batches per epoch. Epoch 1 is the stable half, warming up over its 3
     # batches (and the 4th); epoch 2 is the cooldown, from 0.8 at its start
