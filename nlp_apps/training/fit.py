@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 
 from nlp_apps.config import TrainConfig
 from nlp_apps.data.batching import bucket_boundaries_from_lengths, make_batches
@@ -44,13 +45,20 @@ def fit_timed(model, train_config: TrainConfig, train_batches, callbacks: list, 
     buckets) — or, for stream language models, must keep the stream order.
     """
     started = time.perf_counter()
-    history = model.fit(
-        train_batches,
-        validation_data=validation_batches,
-        epochs=train_config.epochs,
-        steps_per_epoch=train_config.steps_per_epoch or None,
-        callbacks=callbacks,
-        shuffle=False,
-        verbose=train_config.verbose,
-    )
+    with warnings.catch_warnings():
+        if not train_config.steps_per_epoch:
+            # Bucketed tf.data pipelines have an unknown cardinality, so Keras
+            # learns the epoch length by running out of data once and warns
+            # "Your input ran out of data" although nothing is wrong. With
+            # `train.steps_per_epoch` set the warning means what it says: keep it.
+            warnings.filterwarnings("ignore", message="Your input ran out of data", category=UserWarning)
+        history = model.fit(
+            train_batches,
+            validation_data=validation_batches,
+            epochs=train_config.epochs,
+            steps_per_epoch=train_config.steps_per_epoch or None,
+            callbacks=callbacks,
+            shuffle=False,
+            verbose=train_config.verbose,
+        )
     return history, time.perf_counter() - started
