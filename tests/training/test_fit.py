@@ -1,4 +1,4 @@
-"""The batching rule every pipeline shares: config batch size, seed and bucket boundaries."""
+"""What every pipeline shares for training: the batching rule (batch size, seed, buckets) and the timed fit call."""
 
 import keras
 import numpy as np
