@@ -10,6 +10,7 @@ from nlp_apps.layers.token_embedding import TokenEmbedding
 
 CELL_TYPES = ("lstm", "gru")
 ATTENTIONS = ("bahdanau", "luong_dot", "luong_general")
+PROJECTION_DTYPES = ("float32", "bfloat16")
 
 
 def _check_positive_int(name, value):
@@ -255,8 +256,43 @@ class AttentionDecoder(keras.layers.Layer):
         attentional = self.attention_combine(ops.concatenate([context, top_outputs], axis=-1))
         return attentional, weights
 
-    def _logits(self, attentional, training=None):
+    def output_projection(self, dtype="float32"):
+        """The output layer as `(kernel, bias)` tensors, for `step(..., output_projection=...)`.
+
+        A search calls this once, outside its loop: the tied kernel is the
+        transposed embedding matrix, and transposing or casting it inside
+        `step` would repeat that work (a pass over `vocabulary_size x
+        embedding_dim` values) at every token.
+
+        Args:
+            dtype: "float32" (the same logits as `call`) or "bfloat16": the
+                kernel and the features are rounded to bfloat16 and multiplied
+                with float32 accumulation, which CPUs with AMX or AVX512-BF16
+                run several times faster; logits then differ by ~1e-2, so
+                near-tied hypotheses may rank differently.
+
+        Returns:
+            `(kernel, bias)`: `dtype` `(features, vocabulary_size)` and
+            float32 `(vocabulary_size,)`.
+        """
+        if dtype not in PROJECTION_DTYPES:
+            raise ValueError(f"output projection dtype: unknown {dtype!r}; choose one of {', '.join(PROJECTION_DTYPES)}")
+        if self.output_layer is not None:
+            kernel, bias = self.output_layer.kernel, self.output_layer.bias
+        else:
+            kernel, bias = ops.transpose(self.token_embedding.embeddings), self.output_bias
+        # Explicit casts: variable reads outside `__call__` are not autocast.
+        return tf.cast(kernel, dtype), tf.cast(bias, "float32")
+
+    def _logits(self, attentional, training=None, output_projection=None):
         features = self.dropout_layer(attentional, training=training)
+        if output_projection is not None:
+            if self.tied_projection is not None:
+                features = self.tied_projection(features)
+            kernel, bias = output_projection
+            logits = tf.matmul(tf.cast(features, kernel.dtype), kernel)
+            # `bias_add` right after a float32 `matmul` fuses into it (one pass fewer).
+            return tf.nn.bias_add(tf.cast(logits, "float32"), bias)
         if self.output_layer is not None:
             return ops.cast(self.output_layer(features), "float32")
         if self.tied_projection is not None:
@@ -285,7 +321,7 @@ class AttentionDecoder(keras.layers.Layer):
             new_states.append(attentional)
         return attentional, weights, new_states
 
-    def step(self, token_ids, states, memory, memory_mask=None, keys=None):
+    def step(self, token_ids, states, memory, memory_mask=None, keys=None, output_projection=None):
         """One inference step.
 
         Args:
@@ -293,6 +329,8 @@ class AttentionDecoder(keras.layers.Layer):
             states: flat state list (see the class docstring).
             memory, memory_mask: as in `call`.
             keys: `precompute_keys(memory)`, or None to compute them here.
+            output_projection: `output_projection(dtype)`, or None to read
+                the output layer here.
 
         Returns:
             `(logits, new_states, attention_weights)`: float32 `(batch,
@@ -304,7 +342,7 @@ class AttentionDecoder(keras.layers.Layer):
         inputs = self.token_embedding(token_ids, training=False)
         inputs = self.dropout_layer(inputs, training=False)
         attentional, weights, new_states = self._cell_step(inputs, states, memory, memory_mask, keys, training=False)
-        return self._logits(attentional, training=False), new_states, weights
+        return self._logits(attentional, training=False, output_projection=output_projection), new_states, weights
 
     def call(self, target_in_ids, memory, memory_mask=None, initial_states=None, training=None):
         batch_size = ops.shape(target_in_ids)[0]

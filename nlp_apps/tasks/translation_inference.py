@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from nlp_apps.decoders.attention_decoder import PROJECTION_DTYPES
 from nlp_apps.tasks.translation_preprocessor import TranslationPreprocessor
 
 # Output limit when the config sets none: 2 x source pieces + 10, at most this.
@@ -31,7 +32,7 @@ class TranslationInference(tf.Module):
     """Wraps a trained `Translator` and its preprocessor.
 
     `translate(texts, beam_size, length_penalty, method, temperature, top_k,
-    top_p, seed)`: string `(batch,)` → dict with `translations` string
+    top_p, seed, projection_dtype)`: string `(batch,)` → dict with `translations` string
     `(batch,)`, `scores` float32 `(batch,)` (length-normalized log-probability
     for beam search, summed log-probability otherwise), `ids` int32 `(batch,
     L)` (0-padded, without `<s>`/`</s>`) and `attention` float32 `(batch, L,
@@ -53,7 +54,8 @@ class TranslationInference(tf.Module):
     def source_ids(self, texts):
         return self.preprocessor.encode_source(texts).to_tensor()
 
-    def translate_ids(self, texts, beam_size=5, length_penalty=0.6, method="beam", temperature=1.0, top_k=0, top_p=1.0, seed=0):
+    def translate_ids(self, texts, beam_size=5, length_penalty=0.6, method="beam", temperature=1.0, top_k=0, top_p=1.0, seed=0,
+                      projection_dtype="float32"):
         source_ids = self.source_ids(texts)
         limits = decode_length_limits(source_ids, self.max_decode_length)
         outputs = self.model.translate_ids(
@@ -68,6 +70,7 @@ class TranslationInference(tf.Module):
             top_k=top_k,
             top_p=top_p,
             seed=seed,
+            projection_dtype=projection_dtype,
         )
         return dict(outputs)
 
@@ -89,3 +92,10 @@ def check_method(method: str, beam_size: int) -> None:
         raise ValueError(f"method: unknown {method!r}; choose one of {', '.join(METHODS)}")
     if isinstance(beam_size, bool) or not isinstance(beam_size, int) or beam_size < 1:
         raise ValueError(f"model.beam_size: expected an integer >= 1, got {beam_size!r}")
+
+
+def check_projection_dtype(projection_dtype: str) -> None:
+    if projection_dtype not in PROJECTION_DTYPES:
+        raise ValueError(
+            f"model.output_projection_dtype: unknown {projection_dtype!r}; choose one of {', '.join(PROJECTION_DTYPES)}"
+        )

@@ -23,7 +23,7 @@ from nlp_apps.data.parallel_splits import read_parallel_split
 from nlp_apps.decoders.attention_decoder import AttentionDecoder
 from nlp_apps.encoders.registry import build_rnn_encoder
 from nlp_apps.metrics.bleu import translation_scores
-from nlp_apps.tasks.translation_inference import TranslationInference, check_method
+from nlp_apps.tasks.translation_inference import TranslationInference, check_method, check_projection_dtype
 from nlp_apps.tasks.translation_preprocessor import TranslationPreprocessor
 from nlp_apps.tasks.translator import Translator
 from nlp_apps.training.callbacks import build_callbacks
@@ -210,7 +210,14 @@ def _search_options(config: PipelineConfig, beam_size: int | None = None, method
     beam_size = config.model.beam_size if beam_size is None else beam_size
     method = method or ("greedy" if beam_size == 1 else "beam")
     check_method(method, beam_size)
-    return {"beam_size": beam_size, "method": method, "length_penalty": config.model.length_penalty}
+    projection_dtype = config.model.output_projection_dtype
+    check_projection_dtype(projection_dtype)
+    return {
+        "beam_size": beam_size,
+        "method": method,
+        "length_penalty": config.model.length_penalty,
+        "projection_dtype": projection_dtype,
+    }
 
 
 def evaluate(config: PipelineConfig, split: str = "test", beam_size: int | None = None, inference=None) -> dict:

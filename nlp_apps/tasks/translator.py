@@ -188,6 +188,7 @@ class Translator(keras.Model):
         top_p=1.0,
         seed=0,
         row_max_lengths=None,
+        projection_dtype="float32",
     ):
         """Translates a batch of source ids inside the graph.
 
@@ -205,6 +206,9 @@ class Translator(keras.Model):
                 limit; after that many tokens only eos may follow, so a
                 sentence translates the same whatever else is in its batch.
                 `max_length` must then exceed the largest of them.
+            projection_dtype: "float32" (exact) or "bfloat16" for the output
+                projection, the largest matrix product of a step (see
+                `AttentionDecoder.output_projection`).
 
         Returns:
             dict with `"ids"` int32 `(batch, L)` (best hypothesis, without
@@ -222,6 +226,8 @@ class Translator(keras.Model):
             # Tokens generated so far, carried as one more state so beams reorder it too.
             initial_states = list(initial_states) + [tf.zeros([batch_size, 1], tf.float32)]
         keys = self.decoder.precompute_keys(memory)
+        # Loop invariant: prepared once here, read by every step.
+        output_projection = self.decoder.output_projection(projection_dtype)
         # Per-row tensors the step reads; beam search drops the rows of done
         # sentences from them (dot attention's keys are the memory itself).
         context = {"memory": memory, "memory_mask": memory_mask}
@@ -233,16 +239,24 @@ class Translator(keras.Model):
         def step_function(token_ids, states, context):
             keys = context.get("keys", context["memory"])
             if "limits" not in context:
-                return self.decoder.step(token_ids, states, context["memory"], context["memory_mask"], keys)
+                return self.decoder.step(
+                    token_ids, states, context["memory"], context["memory_mask"], keys, output_projection
+                )
             *decoder_states, generated = states
             logits, new_states, weights = self.decoder.step(
-                token_ids, decoder_states, context["memory"], context["memory_mask"], keys
+                token_ids, decoder_states, context["memory"], context["memory_mask"], keys, output_projection
             )
             at_limit = generated[:, 0] >= context["limits"]
-            # A row at its limit can only end: every other id gets -1e9 (eos keeps
-            # log-probability 0). One broadcast pass over the logits, the cheapest form.
-            not_eos = tf.not_equal(tf.range(tf.shape(logits)[-1]), self.eos_id)[tf.newaxis, :]
-            logits = tf.where(at_limit[:, tf.newaxis] & not_eos, -1e9, tf.cast(logits, tf.float32))
+
+            def end_rows_at_limit():
+                # A row at its limit can only end: every other id gets -1e9 (eos
+                # keeps log-probability 0). One broadcast pass over the logits.
+                not_eos = tf.not_equal(tf.range(tf.shape(logits)[-1]), self.eos_id)[tf.newaxis, :]
+                return tf.where(at_limit[:, tf.newaxis] & not_eos, -1e9, logits)
+
+            # Most steps have no row at its limit: skip the pass over (rows x vocabulary) then.
+            logits = tf.cast(logits, tf.float32)
+            logits = tf.cond(tf.reduce_any(at_limit), end_rows_at_limit, lambda: logits)
             return logits, list(new_states) + [generated + 1.0], weights
 
         common = dict(bos_id=self.bos_id, eos_id=self.eos_id, length_penalty=length_penalty, context=context)

@@ -62,6 +62,30 @@ def test_teacher_forcing_matches_step_by_step(options):
     np.testing.assert_allclose(np.stack(step_weights, 1), keras.ops.convert_to_numpy(weights), atol=1e-6)
 
 
+@pytest.mark.parametrize("options", [CONFIGURATIONS[0], CONFIGURATIONS[1], CONFIGURATIONS[3]])
+def test_prepared_output_projection_gives_the_step_logits(options):
+    # Untied output layer, tied with a projection (units != embedding_dim), tied without one.
+    decoder = make_decoder(**options)
+    target, memory, mask = inputs()
+    states = random_states(decoder, 3)
+    expected, _, _ = decoder.step(target[:, 0], states, memory, mask)
+    kernel, bias = decoder.output_projection("float32")
+    assert tuple(kernel.shape) == (decoder.embedding_dim if decoder.tie_embeddings else decoder.units, VOCABULARY_SIZE)
+    logits, _, _ = decoder.step(target[:, 0], states, memory, mask, output_projection=(kernel, bias))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(logits), keras.ops.convert_to_numpy(expected), atol=1e-5)
+    # bfloat16 keeps ~3 significant digits: close to, but not equal to, the float32 logits.
+    kernel16, bias16 = decoder.output_projection("bfloat16")
+    assert kernel16.dtype == "bfloat16" and bias16.dtype == "float32"
+    logits16, _, _ = decoder.step(target[:, 0], states, memory, mask, output_projection=(kernel16, bias16))
+    assert logits16.dtype == "float32"
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(logits16), keras.ops.convert_to_numpy(expected), atol=0.05)
+
+
+def test_output_projection_rejects_unknown_dtype():
+    with pytest.raises(ValueError, match="output projection dtype.*float16"):
+        make_decoder().output_projection("float16")
+
+
 @pytest.mark.parametrize("options", CONFIGURATIONS[:2])
 def test_attention_ignores_source_padding(options):
     decoder = make_decoder(**options)

@@ -9,7 +9,7 @@ from nlp_apps.data.parallel_reader import read_parallel
 from nlp_apps.data.sample_data import resolve_data_dir
 from nlp_apps.decoders.attention_decoder import AttentionDecoder
 from nlp_apps.encoders.rnn_encoder import RNNEncoder
-from nlp_apps.tasks.translation_inference import TranslationInference, check_method, decode_length_limits
+from nlp_apps.tasks.translation_inference import TranslationInference, check_method, check_projection_dtype, decode_length_limits
 from nlp_apps.tasks.translation_pipeline import translate_texts
 from nlp_apps.tasks.translation_preprocessor import TranslationPreprocessor
 from nlp_apps.tasks.translator import Translator
@@ -69,3 +69,6 @@ def test_bad_search_options_name_the_field():
         check_method("viterbi", 1)
     with pytest.raises(ValueError, match="model.beam_size: expected an integer >= 1"):
         check_method("beam", 0)
+    with pytest.raises(ValueError, match="model.output_projection_dtype: unknown 'float16'"):
+        check_projection_dtype("float16")
+    check_projection_dtype("bfloat16")

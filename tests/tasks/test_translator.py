@@ -81,6 +81,18 @@ def test_beam_size_one_equals_greedy(translator):
         np.testing.assert_array_equal(numpy(beam[key]), numpy(greedy[key]))
 
 
+def test_bfloat16_output_projection_stays_close_to_float32(translator):
+    source, _, _ = batch()
+    exact = translator.translate_ids(source, 6, method="greedy")
+    rounded = translator.translate_ids(source, 6, method="greedy", projection_dtype="bfloat16")
+    assert numpy(rounded["ids"]).shape[0] == 3 and np.all(np.isfinite(numpy(rounded["scores"])))
+    same = [row for row in range(3) if numpy(exact["ids"])[row].tolist() == numpy(rounded["ids"])[row].tolist()]
+    assert same, "bfloat16 logits changed every greedy output of an untrained model"
+    np.testing.assert_allclose(numpy(rounded["scores"])[same], numpy(exact["scores"])[same], atol=0.05)
+    with pytest.raises(ValueError, match="output projection dtype"):
+        translator.translate_ids(source, 6, method="greedy", projection_dtype="int8")
+
+
 def test_translate_traces_with_unknown_batch_and_tensor_max_length(translator):
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([], tf.int32)])
     def translate(source_ids, max_length):
@@ -192,7 +204,8 @@ def test_memorises_toy_pairs_and_greedy_decodes_them():
     model = Translator(encoder, decoder, label_smoothing=0.0)
     model.compile(optimizer=keras.optimizers.Adam(0.02))
     model.fit({"source_ids": source, "target_in_ids": target_in}, target_out, epochs=150, batch_size=8, verbose=0)
-    output = model.translate_ids(source, 8, method="greedy")
-    ids = numpy(output["ids"])
-    for row, (_, target_ids) in enumerate(pairs):
-        assert ids[row][ids[row] != 0].tolist() == target_ids.tolist()
+    for projection_dtype in ("float32", "bfloat16"):
+        output = model.translate_ids(source, 8, method="greedy", projection_dtype=projection_dtype)
+        ids = numpy(output["ids"])
+        for row, (_, target_ids) in enumerate(pairs):
+            assert ids[row][ids[row] != 0].tolist() == target_ids.tolist(), projection_dtype
