@@ -52,6 +52,19 @@ def test_each_sentence_gets_its_own_output_limit(inference):
     assert ((outputs["ids"].numpy() != 0).sum(axis=1) <= 2 * lengths + 10).all()
 
 
+def test_translate_texts_traces_the_search_once_per_options(inference):
+    options = {"beam_size": 2, "method": "beam"}
+    first = translate_texts(inference, ["a b c", "the dog"], batch_size=1, **options)
+    second = translate_texts(inference, ["the dog"], **options)
+    compiled = inference.compiled(**options)
+    assert compiled is inference.compiled(method="beam", beam_size=2)
+    assert compiled.experimental_get_tracing_count() == 1
+    assert second[0]["translation"] == first[1]["translation"]
+    assert inference.compiled(beam_size=1, method="greedy") is not compiled
+    # The cache is not a tracked attribute: an exported module does not carry it.
+    assert "_compiled_by_options" not in [name for name, _ in inference._trackable_children(save_type="savedmodel").items()]
+
+
 @pytest.mark.slow  # one graph trace per sentence; ~15 s
 def test_translate_texts_keeps_input_order_and_matches_one_by_one(inference):
     options = {"beam_size": 2, "method": "beam"}
