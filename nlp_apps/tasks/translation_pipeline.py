@@ -107,10 +107,12 @@ class DevBLEU(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.started = time.perf_counter()
+        # One inference object for the whole run: its compiled search reads the
+        # current weights, so it is traced once, not once per epoch.
+        self.inference = TranslationInference(self.model, self.preprocessor, self.max_decode_length)
 
     def on_epoch_end(self, epoch, logs=None):
-        inference = TranslationInference(self.model, self.preprocessor, self.max_decode_length)
-        hypotheses = [row["translation"] for row in translate_texts(inference, self.sources, method="greedy", beam_size=1)]
+        hypotheses = [row["translation"] for row in translate_texts(self.inference, self.sources, method="greedy", beam_size=1)]
         bleu = translation_scores(hypotheses, self.references)["bleu"]
         self.curve.append({"epoch": epoch + 1, "seconds": time.perf_counter() - self.started, "dev_bleu_greedy": bleu})
         if logs is not None:

@@ -53,6 +53,8 @@ def test_training_writes_run_directory_and_learns(trained):
     # An untrained model scores ~0; this configuration reached 35.8 (greedy) when tuned.
     assert summary["best_dev_bleu_greedy"] > 20
     assert [point["epoch"] for point in summary["dev_bleu_curve"]] == list(range(1, summary["epochs_run"] + 1))
+    # The dev BLEU callback traces its search once; it must still read each epoch's weights.
+    assert summary["dev_bleu_curve"][0]["dev_bleu_greedy"] < summary["best_dev_bleu_greedy"]
 
 
 def test_evaluate_scores_with_sacrebleu_and_writes_hypotheses(trained, inference):
