@@ -267,9 +267,10 @@ class AttentionDecoder(keras.layers.Layer):
         Args:
             dtype: "float32" (the same logits as `call`) or "bfloat16": the
                 kernel and the features are rounded to bfloat16 and multiplied
-                with float32 accumulation, which CPUs with AMX or AVX512-BF16
-                run several times faster; logits then differ by ~1e-2, so
-                near-tied hypotheses may rank differently.
+                (TensorFlow's CPU kernel accumulates in float32 and rounds its
+                output to bfloat16), which CPUs with AMX or AVX512-BF16 run
+                several times faster; logits of magnitude ~10 then move by up
+                to ~0.03, so near-tied hypotheses may rank differently.
 
         Returns:
             `(kernel, bias)`: `dtype` `(features, vocabulary_size)` and
