@@ -27,3 +27,11 @@ def test_mismatched_or_empty_inputs_are_errors():
         translation_scores(["a", "b"], ["a"])
     with pytest.raises(ValueError, match="no sentences"):
         translation_scores([], [])
+
+
+def test_lowercase_bleu_ignores_case_only_differences():
+    references = ["Ein Mann fährt ein rotes Fahrrad auf der Straße."]
+    scores = translation_scores(["ein mann fährt ein rotes fahrrad auf der straße."], references)
+    assert scores["bleu_lowercase"] == pytest.approx(100.0)
+    assert scores["bleu"] < 50.0
+    assert "case:lc" in scores["bleu_lowercase_signature"]

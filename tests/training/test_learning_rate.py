@@ -107,6 +107,28 @@ def test_wsd_holds_the_rate_then_cools_down_over_the_last_fraction():
     assert schedule.learning_rate_at(schedule.progress(0)) == pytest.approx(0.0055)
 
 
+def test_time_budget_cooldown_ends_with_the_last_epoch_that_fits():
+    # 30-second epochs in a 100-second budget: TimeBudget stops after epoch 3
+    # (90 s), so the cooldown must reach its floor at 90 s, not at 100 s.
+    clock = FakeClock()
+    schedule = BudgetLearningRateSchedule(0.01, 0.1, budget_seconds=100.0, clock=clock, cooldown_fraction=0.5)
+    schedule.on_train_begin()
+    schedule.on_epoch_begin(0)
+    clock.now += 30.0
+    schedule.on_epoch_end(0)
+    assert schedule.target_seconds == pytest.approx(90.0)
+    clock.now += 15.0  # 45 s: the start of the cooldown over the last half of 90 s
+    assert schedule.learning_rate_at(schedule.progress(0)) == pytest.approx(0.01)
+    clock.now += 45.0  # 90 s: the end of epoch 3, where training stops
+    assert schedule.learning_rate_at(schedule.progress(0)) == pytest.approx(0.001)
+    # An epoch that overran the estimate ends the cooldown at once rather than rising again.
+    schedule.on_epoch_begin(1)
+    clock.now += 70.0
+    schedule.on_epoch_end(1)
+    assert schedule.target_seconds == pytest.approx(160.0)
+    assert schedule.learning_rate_at(schedule.progress(0)) == pytest.approx(0.001)
+
+
 def test_warmup_ramps_the_first_batches_across_epochs_inside_fit():
     model = tiny_model(0.8)
     recorder = RecordLearningRate()
