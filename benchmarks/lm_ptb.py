@@ -27,7 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 
 from nlp_apps.config import load_config  # noqa: E402
-from nlp_apps.tasks import language_model_pipeline  # noqa: E402
+from nlp_apps.tasks.language_model.task import LanguageModelTask  # noqa: E402
 from reporting import load_report, run_record, save_report  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,10 +52,11 @@ def run_dataset(name: str, arguments) -> dict:
     config = load_config([ROOT / "pipelines" / DATASETS[name]], overrides)
     keras.backend.clear_session()
     cpu_started = time.process_time()
-    summary = language_model_pipeline.train(config)
+    task = LanguageModelTask(config)
+    summary = task.train()
     cpu_seconds = time.process_time() - cpu_started
-    valid = language_model_pipeline.evaluate(config, "dev")
-    test = language_model_pipeline.evaluate(config, "test")
+    valid = task.evaluate("dev")
+    test = task.evaluate("test")
     row = {
         "dataset": name,
         "pipeline": f"pipelines/{DATASETS[name]}",

@@ -23,7 +23,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from nlp_apps.config import load_config  # noqa: E402
-from nlp_apps.tasks import ner_pipeline  # noqa: E402
+from nlp_apps.tasks.ner.task import NERTask  # noqa: E402
 from reporting import load_report, run_record, save_report  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,11 +66,12 @@ def run_variant(name: str, arguments) -> dict:
     config = load_config([ROOT / "pipelines" / "ner_conll2003.yaml"], overrides)
     keras.backend.clear_session()
     cpu_started = time.process_time()
-    summary = ner_pipeline.train(config)
+    task = NERTask(config)
+    summary = task.train()
     cpu_seconds = time.process_time() - cpu_started
-    dev = ner_pipeline.evaluate(config, "dev")
-    test = ner_pipeline.evaluate(config, "test")
-    ner_pipeline.export(config)
+    dev = task.evaluate("dev")
+    test = task.evaluate("test")
+    task.export()
     row = {
         "variant": name,
         "overrides": VARIANTS[name] + arguments.set,

@@ -32,7 +32,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 
 from nlp_apps.config import load_config  # noqa: E402
-from nlp_apps.tasks import sentiment_pipeline  # noqa: E402
+from nlp_apps.tasks.sentiment.task import SentimentTask  # noqa: E402
 from reporting import load_report, run_record, save_report  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,10 +61,11 @@ def run_fold(name: str, fold: int, arguments) -> dict:
     keras.backend.clear_session()
     gc.collect()
     cpu_started = time.process_time()
-    summary = sentiment_pipeline.train(config)
+    task = SentimentTask(config)
+    summary = task.train()
     cpu_seconds = time.process_time() - cpu_started
     started = time.perf_counter()
-    test = sentiment_pipeline.evaluate(config, "test")
+    test = task.evaluate("test")
     row = {
         "fold": fold,
         "test_accuracy": test["accuracy"],

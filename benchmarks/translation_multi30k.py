@@ -37,9 +37,9 @@ import tensorflow as tf  # noqa: E402
 
 from nlp_apps.config import load_config  # noqa: E402
 from nlp_apps.data.columns import column  # noqa: E402
-from nlp_apps.tasks import translation_pipeline  # noqa: E402
-from nlp_apps.tasks.translation_inference import decode_length_limits  # noqa: E402
-from nlp_apps.tasks.translation_preprocessor import BOS_ID, EOS_ID  # noqa: E402
+from nlp_apps.tasks.translation.task import TranslationTask, translate_texts  # noqa: E402
+from nlp_apps.tasks.translation.inference import decode_length_limits  # noqa: E402
+from nlp_apps.tasks.translation.preprocessor import BOS_ID, EOS_ID  # noqa: E402
 from reporting import load_report, machine_description, run_record, save_report  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -120,11 +120,11 @@ def decoding_speed(inference, texts: list[str], projection_dtype: str = "float32
         options["projection_dtype"] = projection_dtype
         for batch_size, sentences in ((1, texts[:BATCH1_SENTENCES]), (64, texts)):
             # One untimed batch first: tracing is a one-off cost, not throughput.
-            translation_pipeline.translate_texts(inference, sentences[:batch_size], batch_size=batch_size, **options)
+            translate_texts(inference, sentences[:batch_size], batch_size=batch_size, **options)
 
             def timed_run(sentences=sentences, batch_size=batch_size, options=options):
                 started = time.perf_counter()
-                translation_pipeline.translate_texts(inference, sentences, batch_size=batch_size, **options)
+                translate_texts(inference, sentences, batch_size=batch_size, **options)
                 return time.perf_counter() - started
 
             speeds[f"{name}_batch{batch_size}_sents_per_s"] = len(sentences) / median_seconds(timed_run)
@@ -141,7 +141,7 @@ def decoding_speed(inference, texts: list[str], projection_dtype: str = "float32
     eager = NaiveGreedyDecoder(inference.model, inference.preprocessor, compiled=False, projection_dtype=projection_dtype)
     _, eager_seconds = eager.decode(texts[:EAGER_SENTENCES])
     speeds["naive_eager_greedy_sents_per_s"] = EAGER_SENTENCES / eager_seconds
-    in_graph = [row["translation"] for row in translation_pipeline.translate_texts(
+    in_graph = [row["translation"] for row in translate_texts(
         inference, texts[:BATCH1_SENTENCES], batch_size=1, beam_size=1, method="greedy", projection_dtype=projection_dtype)]
     # Same model, same greedy rule: the outputs should agree (a check of the baseline, not a score).
     speeds["naive_matches_in_graph_greedy"] = float(np.mean([a == b for a, b in zip(naive_outputs, in_graph)]))
@@ -168,11 +168,13 @@ def run_dataset(name: str, arguments) -> dict:
     keras.backend.clear_session()
     load_at_start = os.getloadavg()
     cpu_started = time.process_time()
-    summary = translation_pipeline.train(config)
+    task = TranslationTask(config)
+    summary = task.train()
     cpu_seconds = time.process_time() - cpu_started
-    inference = translation_pipeline.load_trained(config)
-    beam = translation_pipeline.evaluate(config, "test", beam_size=5, inference=inference)
-    greedy = translation_pipeline.evaluate(config, "test", beam_size=1, inference=inference)
+    run = task.load_trained()
+    inference = run.inference
+    beam = task.evaluate("test", run=run, beam_size=5)
+    greedy = task.evaluate("test", run=run, beam_size=1)
     row = {
         "dataset": name,
         "pipeline": f"pipelines/{DATASETS[name]}",
@@ -200,7 +202,7 @@ def run_dataset(name: str, arguments) -> dict:
         "load_average_at_end": list(os.getloadavg()),
     }
     if name == "multi30k" and not arguments.skip_speed:
-        texts = column(translation_pipeline.read_split(config, "test"), "source")
+        texts = column(task.read_split("test"), "source")
         row.update(decoding_speed(inference, texts, config.model.output_projection_dtype))
     print(json.dumps(row, indent=2), flush=True)
     return row
@@ -214,12 +216,14 @@ def remeasure_speed(arguments, argv, report: dict, output: Path) -> dict:
     costs quality shows it; the main row (its training run) stays as it was.
     """
     config = benchmark_config("multi30k", arguments)
-    inference = translation_pipeline.load_trained(config)
-    texts = column(translation_pipeline.read_split(config, "test"), "source")
+    task = TranslationTask(config)
+    run = task.load_trained()
+    inference = run.inference
+    texts = column(task.read_split("test"), "source")
     record = run_record(argv)
     record["machine"] = machine_description()
-    beam = translation_pipeline.evaluate(config, "test", beam_size=5, inference=inference)
-    greedy = translation_pipeline.evaluate(config, "test", beam_size=1, inference=inference)
+    beam = task.evaluate("test", run=run, beam_size=5)
+    greedy = task.evaluate("test", run=run, beam_size=1)
     record.update({"model": str(config.run_dir()), "test_bleu_beam5": beam["bleu"], "test_bleu_greedy": greedy["bleu"]})
     record.update(decoding_speed(inference, texts, config.model.output_projection_dtype))
     print(json.dumps(record, indent=2), flush=True)

@@ -1,7 +1,6 @@
 """Command line: `nlp-apps train|evaluate|predict|export|tasks`."""
 
 import argparse
-import inspect
 import os
 import sys
 
@@ -37,7 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_arguments(predict)
     predict.add_argument("--text", action="append", default=[], help="an input text; repeat for several")
     predict.add_argument("--input-file", help="a UTF-8 file with one input text per line")
-    predict.add_argument("--format", dest="output_format", default="text", choices=("text", "json", "conll"))
+    predict.add_argument(
+        "--format", dest="output_format", default="text", metavar="FORMAT",
+        help="text or json for every task; conll too for ner (each task says what it writes)",
+    )
     predict.add_argument(
         "--explain", metavar="DIR", help="write an HTML and PNG attention explanation per input to DIR (sentiment)"
     )
@@ -59,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# `predict` flags passed to the task as keyword options when given (`--explain` is `explain_dir`).
+PREDICT_OPTIONS = ("plot_attention", "beam_size", "max_length", "temperature", "top_k", "top_p", "seed")
+
+
 def _read_inputs(arguments) -> list[str]:
     texts = list(arguments.text)
     if arguments.input_file:
@@ -76,34 +82,32 @@ def _read_inputs(arguments) -> list[str]:
 
 def run(argv: list[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
-    from nlp_apps.tasks.registry import PLANNED_TASKS, TASK_MODULES, get_task
+    from nlp_apps.tasks.base import OPTION_FLAGS
+    from nlp_apps.tasks.registry import PLANNED_TASKS, TASK_CLASSES, get_task, get_task_class
 
     if arguments.command == "tasks":
-        for name in sorted(TASK_MODULES):
-            print(f"{name}: available")
+        for name in sorted(TASK_CLASSES):
+            task_class = get_task_class(name)
+            options = ", ".join(OPTION_FLAGS.get(option, "--" + option.replace("_", "-")) for option in task_class.predict_options) or "none"
+            print(f"{name}: available (predict --format {'|'.join(task_class.output_formats)}; predict options: {options})")
         for name in PLANNED_TASKS:
             print(f"{name}: not yet available")
         return 0
     config = load_config(arguments.config, arguments.overrides)
-    task = get_task(config.task)
+    task = get_task(config)
     if arguments.command == "train":
-        task.train(config, resume=arguments.resume)
+        task.train(resume=arguments.resume)
     elif arguments.command == "evaluate":
-        task.evaluate(config, split=arguments.split)
+        task.evaluate(split=arguments.split)
     elif arguments.command == "predict":
-        options = {}
+        # The task says which options it takes; one it does not is an error naming the flag.
+        options = {name: getattr(arguments, name) for name in PREDICT_OPTIONS if getattr(arguments, name) is not None}
         if arguments.explain:
-            if "explain_dir" not in inspect.signature(task.predict).parameters:
-                raise ValueError(f"--explain: task {config.task!r} does not write explanations")
             options["explain_dir"] = arguments.explain
-        for name in ("plot_attention", "beam_size", "max_length", "temperature", "top_k", "top_p", "seed"):
-            if getattr(arguments, name) is not None:
-                if name not in inspect.signature(task.predict).parameters:
-                    raise ValueError(f"--{name.replace('_', '-')}: task {config.task!r} does not support this option")
-                options[name] = getattr(arguments, name)
-        task.predict(config, _read_inputs(arguments), output_format=arguments.output_format, **options)
+        task.check_predict_request(arguments.output_format, options)
+        task.predict(_read_inputs(arguments), output_format=arguments.output_format, **options)
     elif arguments.command == "export":
-        task.export(config)
+        task.export()
     return 0
 
 

@@ -20,6 +20,13 @@ from typing import Any
 import yaml
 
 OVERRIDE_SOURCE = "--set"
+# Metadata key naming the tasks that read a field; fields without it are read by every task.
+TASKS_METADATA = "tasks"
+
+
+def used_by(*tasks: str, **field_arguments):
+    """A dataclass field that only `tasks` read: setting it in another task's config is an error."""
+    return field(metadata={TASKS_METADATA: tasks}, **field_arguments)
 
 
 @dataclass
@@ -77,63 +84,63 @@ class DataConfig:
     train: str = ""
     dev: str = ""
     test: str = ""
-    hub_name: str = ""
-    hub_config: str = ""
+    hub_name: str = used_by("ner", "sentiment", "translation", default="")
+    hub_config: str = used_by("ner", "sentiment", "translation", default="")
     # CoNLL options.
-    tag_scheme: str = "iob2"
-    token_column: int = 0
-    tag_column: int = -1
+    tag_scheme: str = used_by("ner", default="iob2")
+    token_column: int = used_by("ner", default=0)
+    tag_column: int = used_by("ner", default=-1)
     # CSV / JSONL options.
-    text_column: str = "text"
-    label_column: str = "label"
+    text_column: str = used_by("sentiment", default="text")
+    label_column: str = used_by("sentiment", default="label")
     # Used when the data set has no official dev split.
-    dev_fraction: float = 0.1
-    split_seed: int = 1234
+    dev_fraction: float = used_by("sentiment", "language_model", default=0.1)
+    split_seed: int = used_by("sentiment", "language_model", default=1234)
     # 0 keeps every example; a positive value keeps the first N (smoke runs).
     max_train_examples: int = 0
     # Language modeling on a single file (no dev/test given): share of the
     # lines held out as a contiguous test block (dev uses dev_fraction).
-    test_fraction: float = 0.05
+    test_fraction: float = used_by("language_model", default=0.05)
     # Text classification: the label names in class-id order; empty = the
     # sorted labels of the training data.
-    labels: list = field(default_factory=list)
+    labels: list = used_by("sentiment", default_factory=list)
     # Text classification, k-fold cross-validation: with cv_folds = k >= 2 the
     # `train` file is cut into k folds, fold `cv_fold` (0 .. k-1) is the test
     # split and a seeded `dev_fraction` of the other folds is the dev split
     # (`dev` and `test` must then be empty). The folds are the distinct values
     # of `fold_column` when it is set (review_polarity's `fold`), otherwise a
     # shuffle with `split_seed`, stratified by label. 0 = no cross-validation.
-    cv_folds: int = 0
-    cv_fold: int = 0
-    fold_column: str = ""
+    cv_folds: int = used_by("sentiment", default=0)
+    cv_fold: int = used_by("sentiment", default=0)
+    fold_column: str = used_by("sentiment", default="")
     # Translation: language codes. With format "parallel", split `train:
     # multi30k/train` reads train.<source_language> and train.<target_language>;
     # with a hub data set they name the columns (or the keys of a
     # "translation" column). With format "tsv", the 0-based columns below.
-    source_language: str = ""
-    target_language: str = ""
-    source_column: int = 0
-    target_column: int = 1
+    source_language: str = used_by("translation", default="")
+    target_language: str = used_by("translation", default="")
+    source_column: int = used_by("translation", default=0)
+    target_column: int = used_by("translation", default=1)
 
 
 @dataclass
 class TextConfig:
     """Tokenization and vocabulary options."""
 
-    tokenizer: str = "word"
-    lowercase: bool = False
-    max_vocabulary_size: int = 50000
-    min_frequency: int = 1
-    max_chars_per_token: int = 20
-    max_length: int = 0
-    sentencepiece_vocabulary_size: int = 8000
+    tokenizer: str = used_by("language_model", default="word")
+    lowercase: bool = used_by("ner", "sentiment", default=False)
+    max_vocabulary_size: int = used_by("ner", "sentiment", "language_model", default=50000)
+    min_frequency: int = used_by("ner", "sentiment", "language_model", default=1)
+    max_chars_per_token: int = used_by("ner", default=20)
+    max_length: int = used_by("translation", "language_model", default=0)
+    sentencepiece_vocabulary_size: int = used_by("translation", "language_model", default=8000)
     # Documents (sentiment): keep the first `max_sentences` sentences and the
     # first `max_words_per_sentence` words of each (0 = no limit).
-    max_sentences: int = 0
-    max_words_per_sentence: int = 0
+    max_sentences: int = used_by("sentiment", default=0)
+    max_words_per_sentence: int = used_by("sentiment", default=0)
     # Translation: one SentencePiece model for both languages (shared pieces
     # for names and numbers), or one per language.
-    joint_vocabulary: bool = True
+    joint_vocabulary: bool = used_by("translation", default=True)
 
 
 @dataclass
@@ -156,43 +163,43 @@ class DecoderConfig:
 
 @dataclass
 class ModelConfig:
-    """Task head options. Fields that a task does not use are ignored by it."""
+    """Task head options. A field that the chosen task does not read is an error (see `used_by`)."""
 
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
-    dropout: float = 0.0
+    dropout: float = used_by("ner", "sentiment", "language_model", default=0.0)
     # Probability of replacing a training token by [UNK], so the [UNK]
     # embedding is trained for the unknown words met at test time.
-    unknown_word_dropout: float = 0.0
+    unknown_word_dropout: float = used_by("ner", "sentiment", default=0.0)
     # Sequence tagging: decode with a CRF (else softmax), the tag scheme the
     # model is trained in, and the scheme scores are reported in.
-    use_crf: bool = True
-    train_tag_scheme: str = "bioes"
-    report_tag_scheme: str = "iob2"
+    use_crf: bool = used_by("ner", default=True)
+    train_tag_scheme: str = used_by("ner", default="bioes")
+    report_tag_scheme: str = used_by("ner", default="iob2")
     # Document classification (sentiment): hierarchical attention network
     # (words -> sentences -> document) or a flat BiLSTM over all words; the
     # sentence-level RNN (same cell type as the encoder; 0 units = the
     # encoder's units) and the size of both attention spaces.
-    hierarchical: bool = True
-    sentence_units: int = 0
-    attention_units: int = 100
+    hierarchical: bool = used_by("sentiment", default=True)
+    sentence_units: int = used_by("sentiment", default=0)
+    attention_units: int = used_by("sentiment", default=100)
     # Language modeling: output projection tied to the input embeddings;
     # sampled_softmax > 0 trains with a sampled softmax over that many classes
     # (evaluation always uses the exact softmax).
-    tie_weights: bool = True
-    sampled_softmax: int = 0
+    tie_weights: bool = used_by("language_model", default=True)
+    sampled_softmax: int = used_by("language_model", default=0)
     # Translation: the decoder, label smoothing of the training loss, and
     # search: beam size (1 = greedy), GNMT length penalty alpha (0 = none),
     # and the output length limit (0 = 2 x source pieces + 10, at most 256).
-    decoder: DecoderConfig = field(default_factory=DecoderConfig)
-    label_smoothing: float = 0.1
-    beam_size: int = 5
-    length_penalty: float = 0.6
-    max_decode_length: int = 0
+    decoder: DecoderConfig = used_by("translation", default_factory=DecoderConfig)
+    label_smoothing: float = used_by("translation", default=0.1)
+    beam_size: int = used_by("translation", default=5)
+    length_penalty: float = used_by("translation", default=0.6)
+    max_decode_length: int = used_by("translation", default=0)
     # Translation search in evaluate and predict: "float32" (exact) or
     # "bfloat16" output projection, faster on CPUs with AMX / AVX512-BF16 at
     # ~3-digit logits (see AttentionDecoder.output_projection). Training and
     # the exports always use float32.
-    output_projection_dtype: str = "float32"
+    output_projection_dtype: str = used_by("translation", default="float32")
 
 
 @dataclass
@@ -205,7 +212,7 @@ class TrainConfig:
     # "auto" picks boundaries from length quantiles; [] disables bucketing.
     bucket_boundaries: Any = "auto"
     num_buckets: int = 8
-    shuffle_buffer: int = 10000
+    shuffle_buffer: int = used_by("translation", default=10000)
     seed: int = 1234
     early_stopping_patience: int = 0
     # Multiply the learning rate by lr_decay_factor when the monitored dev
@@ -233,9 +240,9 @@ class TrainConfig:
     # per example); "" = the task's default. Per-epoch validation uses
     # eval_streams parallel streams. (Learning-rate decay on plateau: see
     # lr_decay_patience / lr_decay_factor above.)
-    mode: str = ""
-    bptt_length: int = 35
-    eval_streams: int = 10
+    mode: str = used_by("language_model", default="")
+    bptt_length: int = used_by("language_model", default=35)
+    eval_streams: int = used_by("language_model", default=10)
 
 
 @dataclass
@@ -265,6 +272,28 @@ class PipelineConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def validate_for_task(self, task: str) -> None:
+        """Raises a ValueError naming the field, its source and the task for a set field the task does not read.
+
+        Only the keys given in the config files and `--set` are checked (the
+        defaults of other tasks' fields are harmless): an NER config with
+        `model.beam_size` is an error, not a silently ignored option.
+        """
+        for path, source in sorted(getattr(self, "explicit_keys", {}).items()):
+            owner = type(self)
+            for depth, name in enumerate(path.split(".")):
+                fields = {item.name: item for item in dataclasses.fields(owner)} if dataclasses.is_dataclass(owner) else {}
+                if name not in fields:
+                    break
+                tasks = fields[name].metadata.get(TASKS_METADATA)
+                if tasks and task not in tasks:
+                    field_path = ".".join(path.split(".")[: depth + 1])
+                    raise ValueError(
+                        f"{source}: '{path}' is not used by task {task!r} ('{field_path}' is read only by "
+                        f"{', '.join(tasks)}); remove it from the config"
+                    )
+                owner = typing.get_type_hints(owner)[name]
 
 
 def deep_merge(base: dict, update: dict, sources: dict, source: str, prefix: str = "") -> dict:
@@ -338,7 +367,10 @@ def load_config(paths: list[str | os.PathLike], overrides: list[str] | None = No
     for override in overrides or []:
         keys, value = parse_override(override)
         merged = deep_merge(merged, _nest(keys, value), sources, f"{OVERRIDE_SOURCE} {override}")
-    return from_dict(PipelineConfig, merged, sources)
+    config = from_dict(PipelineConfig, merged, sources)
+    # The keys the user set, with where each came from: `validate_for_task` checks them.
+    config.explicit_keys = dict(sources)
+    return config
 
 
 def from_dict(cls: type, data: dict, sources: dict | None = None, prefix: str = ""):

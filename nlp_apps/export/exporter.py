@@ -602,16 +602,17 @@ def write_export_manifest(export_dir, info):
 
 
 @dataclasses.dataclass
-class ExportedArtifacts:
-    """What one export produced; `write_manifest()` records it as manifest.json.
+class ExportManifest:
+    """What one export produced, in the one schema every task writes as manifest.json.
 
     Attributes:
         export_dir: str. Directory holding the artifacts.
-        keras: str or None. `.keras` file path.
-        saved_model: str or None. SavedModel directory path.
-        tflite: dict mapping a variant name (e.g. "float32", "float16",
-            "dynamic_int8") to a `.tflite` path.
-        verification: dict mapping an artifact name (e.g. "saved_model",
+        task: str. The task that exported them ("ner", "translation", ...).
+        task_info: dict. What a user of the artifacts needs from the task:
+            label or tag names, languages, search settings, TFLite shapes.
+        artifacts: dict mapping an artifact name ("keras", "saved_model",
+            "tflite/float32", "assets/source.model") to its path.
+        verification: dict mapping a checked artifact ("saved_model/translate",
             "tflite/float16") to the report of `verify_saved_model` /
             `verify_tflite`.
         notes: list of str. Anything a reader of the manifest should know
@@ -619,34 +620,46 @@ class ExportedArtifacts:
     """
 
     export_dir: str
-    keras: str | None = None
-    saved_model: str | None = None
-    tflite: dict = dataclasses.field(default_factory=dict)
+    task: str = ""
+    task_info: dict = dataclasses.field(default_factory=dict)
+    artifacts: dict = dataclasses.field(default_factory=dict)
     verification: dict = dataclasses.field(default_factory=dict)
     notes: list = dataclasses.field(default_factory=list)
 
+    def add(self, name, path):
+        """Records artifact `name` at `path` (absolute, or relative to export_dir)."""
+        self.artifacts[name] = os.fspath(path)
+
     def _relative(self, path):
+        path = os.fspath(path)
+        if not os.path.isabs(path):
+            return path.replace(os.sep, "/")
         return os.path.relpath(path, self.export_dir).replace(os.sep, "/")
 
     def to_dict(self):
-        """Returns the manifest `info`: formats, artifact paths relative to export_dir, verification, notes."""
+        """Returns the manifest `info`: task, formats, artifact paths relative to export_dir, verification, notes."""
         formats = []
-        artifacts = {}
-        if self.keras:
-            formats.append("keras")
-            artifacts["keras"] = self._relative(self.keras)
-        if self.saved_model:
-            formats.append("saved_model")
-            artifacts["saved_model"] = self._relative(self.saved_model)
-        for variant, tflite_path in self.tflite.items():
-            formats.append(f"tflite/{variant}")
-            artifacts[f"tflite/{variant}"] = self._relative(tflite_path)
+        for name in self.artifacts:
+            kind = name.split("/", 1)[0]
+            if kind in EXPORT_FORMATS:
+                formats.append(name)
         return {
+            "task": self.task,
+            "task_info": self.task_info,
             "formats": formats,
-            "artifacts": artifacts,
+            "artifacts": {name: self._relative(path) for name, path in self.artifacts.items()},
             "verification": self.verification,
             "notes": list(self.notes),
         }
+
+    def summary_lines(self):
+        """One line per verified artifact (what `nlp-apps export` prints; the details stay in the manifest)."""
+        lines = []
+        for name, report in self.verification.items():
+            diffs = [float(value) for value in report.get("max_abs_diff", {}).values() if np.isscalar(value) and not isinstance(value, str)]
+            worst = max(diffs, default=0.0)
+            lines.append(f"  verified {name} in a fresh process: max abs diff {worst:.2g} (atol {report.get('atol')})")
+        return lines
 
     def write_manifest(self):
         """Writes `<export_dir>/manifest.json`; returns its path."""

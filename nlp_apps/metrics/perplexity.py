@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from nlp_apps.data.token_stream import stream_windows
+from nlp_apps.metrics.token_losses import masked_token_losses
 
 
 def perplexity(total_negative_log_likelihood: float, num_tokens: int) -> float:
@@ -40,8 +41,6 @@ def stream_negative_log_likelihood(model, ids, num_streams: int = 1, window_leng
     carried from window to window. The last, shorter window is padded (and
     masked), so every predictable token counts.
     """
-    from nlp_apps.tasks.language_model import masked_token_losses
-
     @tf.function(reduce_retracing=True)
     def window_nll(inputs, targets, states):
         logits, new_states = model.call_with_state(inputs, initial_state=states, training=False)

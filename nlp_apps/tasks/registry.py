@@ -1,29 +1,35 @@
-"""Maps a pipeline's `task` name to the module that implements it.
+"""Maps a pipeline's `task` name to the `Task` subclass that implements it.
 
-A task module provides `train(config, resume)`, `evaluate(config, split)`,
-`predict(config, texts, output_format)` and `export(config)`. Modules are
-imported lazily so `nlp-apps --help` stays fast.
+Classes are imported lazily so `nlp-apps --help` stays fast. A new task adds
+one line here and a package `nlp_apps/tasks/<name>/` (see README, Architecture).
 """
 
 import importlib
 
-TASK_MODULES = {
-    "ner": "nlp_apps.tasks.ner_pipeline",
-    "sentiment": "nlp_apps.tasks.sentiment_pipeline",
-    "language_model": "nlp_apps.tasks.language_model_pipeline",
-    "translation": "nlp_apps.tasks.translation_pipeline",
+TASK_CLASSES = {
+    "ner": "nlp_apps.tasks.ner.task:NERTask",
+    "sentiment": "nlp_apps.tasks.sentiment.task:SentimentTask",
+    "language_model": "nlp_apps.tasks.language_model.task:LanguageModelTask",
+    "translation": "nlp_apps.tasks.translation.task:TranslationTask",
 }
 
 # Tasks that are designed but not implemented yet; named so users get a clear answer.
 PLANNED_TASKS = ()
 
 
-def get_task(name: str):
-    if name in TASK_MODULES:
-        return importlib.import_module(TASK_MODULES[name])
+def get_task_class(name: str):
+    """The `Task` subclass of task `name`; a ValueError naming the field for an unknown one."""
+    if name in TASK_CLASSES:
+        module_name, class_name = TASK_CLASSES[name].split(":")
+        return getattr(importlib.import_module(module_name), class_name)
     if name in PLANNED_TASKS:
         raise ValueError(
             f"task: {name!r} is not yet available in this version of nlp_apps; "
-            f"available tasks: {', '.join(sorted(TASK_MODULES))}"
+            f"available tasks: {', '.join(sorted(TASK_CLASSES))}"
         )
-    raise ValueError(f"task: unknown task {name!r}; available tasks: {', '.join(sorted(TASK_MODULES))}")
+    raise ValueError(f"task: unknown task {name!r}; available tasks: {', '.join(sorted(TASK_CLASSES))}")
+
+
+def get_task(config):
+    """The task of `config` (validated for that task: a field it does not use is an error)."""
+    return get_task_class(config.task)(config)

@@ -8,7 +8,7 @@ import keras
 
 from nlp_apps.config import TrainConfig
 from nlp_apps.training.learning_rate import schedule_callbacks
-from nlp_apps.training.run_directory import BACKUP_DIR_NAME
+from nlp_apps.training.run_directory import BACKUP_DIR_NAME, BEST_MODEL_NAME, HISTORY_NAME, TENSORBOARD_DIR_NAME
 
 
 def build_callbacks(run_dir: Path, train_config: TrainConfig, resume: bool, monitor: str | None = None, mode: str = "max") -> list:
@@ -29,12 +29,12 @@ def build_callbacks(run_dir: Path, train_config: TrainConfig, resume: bool, moni
         raise ValueError(f"--resume: no checkpoint to resume from in {backup_dir}")
     callbacks = schedule_callbacks(train_config) + [
         keras.callbacks.BackupAndRestore(str(backup_dir), save_freq="epoch", delete_checkpoint=False),
-        keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"), write_graph=False),
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=resume),
+        keras.callbacks.TensorBoard(log_dir=str(run_dir / TENSORBOARD_DIR_NAME), write_graph=False),
+        keras.callbacks.CSVLogger(str(run_dir / HISTORY_NAME), append=resume),
     ]
     if monitor:
         callbacks.append(
-            keras.callbacks.ModelCheckpoint(str(run_dir / "best.keras"), monitor=monitor, mode=mode, save_best_only=True)
+            keras.callbacks.ModelCheckpoint(str(run_dir / BEST_MODEL_NAME), monitor=monitor, mode=mode, save_best_only=True)
         )
         if train_config.lr_decay_patience > 0:
             callbacks.append(
@@ -50,7 +50,7 @@ def build_callbacks(run_dir: Path, train_config: TrainConfig, resume: bool, moni
                 )
             )
     else:
-        callbacks.append(keras.callbacks.ModelCheckpoint(str(run_dir / "best.keras")))
+        callbacks.append(keras.callbacks.ModelCheckpoint(str(run_dir / BEST_MODEL_NAME)))
     if train_config.max_train_minutes > 0:
         callbacks.append(TimeBudget(train_config.max_train_minutes))
     return callbacks

@@ -1,13 +1,21 @@
-"""The run directory: where a pipeline's checkpoints, logs and resolved config go."""
+"""The run directory: where a pipeline's checkpoints, logs, assets and resolved config go.
+
+Every file name a run writes is named here once, so the task flow, the
+callbacks, the exporters and the tests agree on them.
+"""
 
 from pathlib import Path
 
 from nlp_apps.config import PipelineConfig, write_config
 
 RESOLVED_CONFIG_NAME = "config.yaml"
-
-
 BACKUP_DIR_NAME = "backup"
+BEST_MODEL_NAME = "best.keras"
+# The preprocessor's vocabularies / tokenizer models and options (`Preprocessor.save`).
+ASSETS_DIR_NAME = "assets"
+TRAIN_SUMMARY_NAME = "train_summary.json"
+HISTORY_NAME = "history.csv"
+TENSORBOARD_DIR_NAME = "tensorboard"
 
 
 def prepare_run_dir(config: PipelineConfig, resume: bool = False) -> Path:
@@ -26,7 +34,7 @@ def prepare_run_dir(config: PipelineConfig, resume: bool = False) -> Path:
 
 def require_trained_model(config: PipelineConfig) -> Path:
     """Returns the path of the trained model, or explains how to get one."""
-    model_path = config.run_dir() / "best.keras"
+    model_path = config.run_dir() / BEST_MODEL_NAME
     if not model_path.is_file():
         raise ValueError(
             f"no trained model at {model_path}: run `nlp-apps train -c <config>` first "

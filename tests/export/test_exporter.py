@@ -16,7 +16,7 @@ import tensorflow as tf
 import tensorflow_text
 
 from nlp_apps.export import QUANTIZATIONS
-from nlp_apps.export import ExportedArtifacts
+from nlp_apps.export import ExportManifest
 from nlp_apps.export import ExportVerificationError
 from nlp_apps.export import atomic_output_dir
 from nlp_apps.export import atomic_output_file
@@ -484,20 +484,27 @@ def test_write_export_manifest(tmp_path):
     (tmp_path / "saved_model" / "saved_model.pb").write_bytes(b"\0" * 7)
     (tmp_path / "saved_model" / "variables" / "variables.index").write_bytes(b"\0" * 5)
     (tmp_path / ".model.tflite.tmp-abc.tflite").write_bytes(b"leftover")
-    artifacts = ExportedArtifacts(
+    (tmp_path / "source.model").write_bytes(b"\0" * 3)
+    artifacts = ExportManifest(
         export_dir=str(tmp_path),
-        saved_model=str(tmp_path / "saved_model"),
-        tflite={"float32": str(tmp_path / "model.tflite")},
-        verification={"tflite/float32": {"max_abs_diff": {"logits": np.float32(2e-7)}}},
+        task="language_model",
+        task_info={"vocabulary_size": 7},
+        verification={"tflite/float32": {"max_abs_diff": {"logits": np.float32(2e-7)}, "atol": 1e-4}},
         notes=["tflite: fixed batch 1"],
     )
+    artifacts.add("saved_model", tmp_path / "saved_model")
+    artifacts.add("tflite/float32", tmp_path / "model.tflite")
+    artifacts.add("assets/source.model", "source.model")
     path = artifacts.write_manifest()
     manifest = json.loads(open(path).read())
+    assert manifest["task"] == "language_model" and manifest["task_info"] == {"vocabulary_size": 7}
     assert manifest["formats"] == ["saved_model", "tflite/float32"]
     assert manifest["artifacts"]["tflite/float32"] == "model.tflite"
-    assert manifest["artifact_bytes"] == {"model.tflite": 10, "saved_model": 12}
+    assert manifest["artifacts"]["assets/source.model"] == "source.model"
+    assert artifacts.summary_lines() == ["  verified tflite/float32 in a fresh process: max abs diff 2e-07 (atol 0.0001)"]
+    assert manifest["artifact_bytes"] == {"model.tflite": 10, "saved_model": 12, "source.model": 3}
     assert {entry["path"] for entry in manifest["files"]} == {
-        "model.tflite", "saved_model/saved_model.pb", "saved_model/variables/variables.index"
+        "model.tflite", "saved_model/saved_model.pb", "saved_model/variables/variables.index", "source.model"
     }
     assert manifest["verification"]["tflite/float32"]["max_abs_diff"]["logits"] == pytest.approx(2e-7)
     assert manifest["versions"]["tensorflow"] == tf.__version__

@@ -15,9 +15,10 @@ from nlp_apps.config import load_config
 from nlp_apps.data.plain_text_reader import read_token_stream
 from nlp_apps.data.sample_data import resolve_data_dir
 from nlp_apps.export.exporter import run_tflite
-from nlp_apps.tasks import language_model_pipeline
-from nlp_apps.tasks.language_model_export import LanguageModelServing
-from nlp_apps.tasks.language_model_inference import LanguageModelInference
+from nlp_apps.tasks.language_model import task as language_model_task
+from nlp_apps.tasks.language_model.task import LanguageModelTask
+from nlp_apps.tasks.language_model.export import LanguageModelServing
+from nlp_apps.tasks.language_model.inference import LanguageModelInference
 
 PIPELINE = "pipelines/lm_sample.yaml"
 
@@ -32,7 +33,7 @@ def sample_config(root, *overrides):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     config = sample_config(tmp_path_factory.mktemp("lm_sample"))
-    summary = language_model_pipeline.train(config)
+    summary = LanguageModelTask(config).train()
     return config, summary
 
 
@@ -48,7 +49,7 @@ def test_training_writes_run_directory_and_learns(trained):
 
 def test_evaluate_counts_every_test_token_including_eos(trained):
     config, _ = trained
-    scores = language_model_pipeline.evaluate(config, "test")
+    scores = LanguageModelTask(config).evaluate("test")
     stream = read_token_stream(f"{resolve_data_dir(config.data.data_dir)}/test.txt")
     # One stream: every token but the first is predicted once (the PTB convention).
     assert scores["num_tokens"] == len(stream) - 1
@@ -58,9 +59,9 @@ def test_evaluate_counts_every_test_token_including_eos(trained):
 
 def test_word_stream_follows_read_token_stream(trained):
     config, _ = trained
-    _, preprocessor = language_model_pipeline.load_trained(config)
+    preprocessor = LanguageModelTask(config).load_trained().preprocessor
     path = f"{resolve_data_dir(config.data.data_dir)}/valid.txt"
-    lines = language_model_pipeline._read_lines(path)
+    lines = language_model_task._read_lines(path)
     expected = [preprocessor.vocabulary.token_to_id(token) for token in read_token_stream(path)]
     assert preprocessor.encode_stream(lines).tolist() == expected
 
@@ -68,12 +69,13 @@ def test_word_stream_follows_read_token_stream(trained):
 def test_predict_is_reproducible_and_respects_max_length(trained):
     config, _ = trained
     prompts = ["the old sailor", "", "zebra quantum"]
-    first = language_model_pipeline.predict(config, prompts, max_length=6, seed=5)
-    inference = LanguageModelInference(*language_model_pipeline.load_trained(config))
-    again = language_model_pipeline.generate_texts(inference, prompts, max_length=6, seed=5)
+    first = LanguageModelTask(config).predict(prompts, max_length=6, seed=5)
+    run = LanguageModelTask(config).load_trained()
+    inference = LanguageModelInference(run.model, run.preprocessor)
+    again = language_model_task.generate_texts(inference, prompts, max_length=6, seed=5)
     assert [result["continuation"] for result in first] == again
     assert all(len(result["continuation"].split()) <= 6 for result in first)
-    greedy = language_model_pipeline.generate_texts(inference, ["the old sailor"], temperature=0.0, max_length=10)
+    greedy = language_model_task.generate_texts(inference, ["the old sailor"], temperature=0.0, max_length=10)
     assert greedy[0].split()[0] in {"carried", "cleaned", "fixed", "found", "lost", "opened", "painted", "sold", "watched"}
 
 
@@ -89,7 +91,7 @@ def test_cli_passes_generation_options(trained, capsys):
 @pytest.fixture(scope="module")
 def exported(trained):
     config, _ = trained
-    return config, language_model_pipeline.export(config)
+    return config, LanguageModelTask(config).export()
 
 
 @pytest.mark.slow
@@ -98,17 +100,20 @@ def test_export_writes_and_verifies_every_format(exported):
     export_dir = config.export_dir()
     assert (export_dir / "model.keras").is_file()
     assert (export_dir / "saved_model" / "saved_model.pb").is_file()
-    assert manifest["saved_model_score_verification"]["signature"] == "score"
-    assert max(manifest["saved_model_score_verification"]["max_abs_diff"].values()) <= 1e-4
-    assert manifest["saved_model_generate_verification"]["max_abs_diff"] == {"text": 0.0, "token_ids": 0.0}
-    assert not manifest["saved_model_score_verification"]["worker_imported"]["nlp_apps"]
-    assert max(manifest["tflite_float32_verification"]["max_abs_diff"].values()) <= 1e-4
+    verification = manifest["verification"]
+    assert verification["saved_model/score"]["signature"] == "score"
+    assert max(verification["saved_model/score"]["max_abs_diff"].values()) <= 1e-4
+    assert verification["saved_model/generate"]["max_abs_diff"] == {"text": 0.0, "token_ids": 0.0}
+    assert not verification["saved_model/score"]["worker_imported"]["nlp_apps"]
+    assert max(verification["tflite/float32"]["max_abs_diff"].values()) <= 1e-4
+    assert manifest["task_info"]["tflite_state_inputs"] == ["state_0", "state_1"]
 
 
 @pytest.mark.slow
 def test_saved_model_score_equals_keras(exported):
     config, _ = exported
-    model, preprocessor = language_model_pipeline.load_trained(config)
+    run = LanguageModelTask(config).load_trained()
+    model, preprocessor = run.model, run.preprocessor
     texts = ["the old sailor fixed a red boat", "", "zebra quantum"]
     expected = LanguageModelServing(model, preprocessor).score(tf.constant(texts))
     loaded = tf.saved_model.load(str(config.export_dir() / "saved_model"))
@@ -123,7 +128,7 @@ def test_saved_model_score_equals_keras(exported):
 @pytest.mark.slow
 def test_tflite_step_equals_keras(exported):
     config, _ = exported
-    model, _ = language_model_pipeline.load_trained(config)
+    model = LanguageModelTask(config).load_trained().model
     inputs = {"token_id": np.array([[5]], np.int32)}
     inputs.update({f"state_{index}": np.full((1, size), 0.1, np.float32) for index, size in enumerate(model.state_sizes)})
     outputs = run_tflite(config.export_dir() / "step_float32.tflite", inputs)
@@ -143,21 +148,21 @@ def test_tflite_step_equals_keras(exported):
 )
 def test_other_tokenizers_and_sentence_mode_train_and_evaluate(tmp_path, overrides):
     config = sample_config(tmp_path, "train.epochs=1", "train.steps_per_epoch=4", *overrides)
-    summary = language_model_pipeline.train(config)
+    summary = LanguageModelTask(config).train()
     assert summary["epochs_run"] == 1
-    scores = language_model_pipeline.evaluate(config, "dev")
+    scores = LanguageModelTask(config).evaluate("dev")
     assert np.isfinite(scores["perplexity"]) and scores["perplexity"] < summary["vocabulary_size"]
     if config.text.tokenizer == "char":
         assert scores["bits_per_character"] == pytest.approx(np.log2(scores["perplexity"]))
-    [result] = language_model_pipeline.predict(config, ["the "], max_length=5, seed=1)
+    [result] = LanguageModelTask(config).predict(["the "], max_length=5, seed=1)
     assert isinstance(result["continuation"], str)
 
 
 def test_single_file_corpus_is_split_into_contiguous_blocks(tmp_path):
     config = sample_config(tmp_path, "data.dev=", "data.test=", "data.dev_fraction=0.1", "data.test_fraction=0.05")
-    lines = language_model_pipeline.read_splits(config)
-    all_lines = language_model_pipeline._read_lines(f"{resolve_data_dir(config.data.data_dir)}/train.txt")
+    lines = language_model_task.read_splits(config)
+    all_lines = language_model_task._read_lines(f"{resolve_data_dir(config.data.data_dir)}/train.txt")
     assert (len(lines["train"]), len(lines["dev"]), len(lines["test"])) == (255, 30, 15)
     start = all_lines.index(lines["dev"][0])
     assert lines["dev"] + lines["test"] == all_lines[start : start + 45]
-    assert language_model_pipeline.read_splits(config) == lines
+    assert language_model_task.read_splits(config) == lines

@@ -13,8 +13,10 @@ import tensorflow as tf
 
 from nlp_apps.config import load_config
 from nlp_apps.export.exporter import run_tflite
-from nlp_apps.tasks import ner_pipeline
-from nlp_apps.tasks.ner_export import FEATURE_KEYS, _fixed_size_features
+from nlp_apps.tasks.ner import task as ner_task
+from nlp_apps.tasks.ner.export import fixed_size_features
+from nlp_apps.tasks.ner.preprocessor import FEATURE_KEYS
+from nlp_apps.tasks.ner.task import NERTask
 
 PIPELINE = "pipelines/ner_sample.yaml"
 
@@ -26,28 +28,28 @@ def trained(tmp_path_factory):
         [PIPELINE],
         [f"output_dir={root / 'run'}", f"export.output_dir={root / 'export'}", "train.verbose=0", "train.epochs=10"],
     )
-    summary = ner_pipeline.train(config)
+    summary = NERTask(config).train()
     return config, summary
 
 
 def test_training_writes_run_directory(trained):
     config, summary = trained
     run_dir = config.run_dir()
-    for name in ("best.keras", "config.yaml", "history.csv", "assets/vocabulary.txt", "assets/tags.json", "train_summary.json"):
+    for name in ("best.keras", "config.yaml", "history.csv", "assets/vocabulary.txt", "assets/tags.json", "assets/preprocessor.json", "train_summary.json"):
         assert (run_dir / name).exists(), name
     assert summary["best_dev_f1"] > 90
 
 
 def test_tiny_tagger_overfits_the_sample_training_data(trained):
     config, _ = trained
-    assert ner_pipeline.evaluate(config, "train")["f1"] == pytest.approx(100.0)
+    assert NERTask(config).evaluate("train")["f1"] == pytest.approx(100.0)
     assert json.loads((config.run_dir() / "eval_train.json").read_text())["f1"] == pytest.approx(100.0)
 
 
 def test_predict_returns_entities_with_character_offsets(trained):
     config, _ = trained
     text = "Orin Lindqvar visited Valdoria on Sunday ."
-    [result] = ner_pipeline.predict(config, [text], output_format="json")
+    [result] = NERTask(config).predict([text], output_format="json")
     spans = {(entity["type"], entity["text"]) for entity in result["entities"]}
     assert ("PER", "Orin Lindqvar") in spans and ("LOC", "Valdoria") in spans
     for entity in result["entities"]:
@@ -59,7 +61,7 @@ ODD_INPUTS = ["", "   \t ", "Zürich 🙂 東京 مرحبا", " ".join(["Valdori
 
 def test_odd_inputs_give_valid_results(trained):
     config, _ = trained
-    results = ner_pipeline.predict(config, ODD_INPUTS, output_format="json")
+    results = NERTask(config).predict(ODD_INPUTS, output_format="json")
     assert results[0]["tokens"] == [] and results[0]["entities"] == []
     assert results[1]["tokens"] == []
     assert len(results[2]["tokens"]) == len(results[2]["tags"]) > 0
@@ -72,7 +74,7 @@ def test_odd_inputs_give_valid_results(trained):
 @pytest.fixture(scope="module")
 def exported(trained):
     config, _ = trained
-    manifest = ner_pipeline.export(config)
+    manifest = NERTask(config).export()
     return config, manifest
 
 
@@ -82,8 +84,10 @@ def test_export_writes_and_verifies_every_format(exported):
     assert (export_dir / "model.keras").is_file()
     assert (export_dir / "saved_model" / "saved_model.pb").is_file()
     assert (export_dir / "model_float32.tflite").is_file()
-    assert max(manifest["saved_model_verification"]["max_abs_diff"].values()) == 0
-    assert manifest["tflite_float32_verification"]["max_abs_diff"]["tag_ids"] == 0
+    assert max(manifest["verification"]["saved_model/serving_default"]["max_abs_diff"].values()) == 0
+    assert manifest["verification"]["tflite/float32"]["max_abs_diff"]["tag_ids"] == 0
+    assert manifest["task"] == "ner" and manifest["task_info"]["tag_names"][0] == "O"
+    assert manifest["formats"] == ["keras", "saved_model", "tflite/float32"]
     # Exports are written to a temporary folder and renamed: nothing is left behind.
     assert not [path for path in export_dir.parent.iterdir() if "tmp" in path.name]
 
@@ -91,8 +95,8 @@ def test_export_writes_and_verifies_every_format(exported):
 def test_saved_model_in_fresh_process_matches_keras_entities(exported):
     config, _ = exported
     texts = ["Orin Lindqvar visited Valdoria on Sunday .", "Greyfield United beat Valdoria .", *ODD_INPUTS]
-    model, assets, preprocessor = ner_pipeline.load_trained(config)
-    expected = ner_pipeline.tag_texts(model, assets, preprocessor, config, texts)
+    run = NERTask(config).load_trained()
+    expected = ner_task.tag_texts(run.model, run.preprocessor, run.config.model.train_tag_scheme, texts)
     script = (
         "import json, sys, tensorflow as tf, tensorflow_text\n"
         "loaded = tf.saved_model.load(sys.argv[1])\n"
@@ -119,8 +123,9 @@ def test_saved_model_in_fresh_process_matches_keras_entities(exported):
 
 def test_tflite_tags_equal_keras_tags(exported):
     config, _ = exported
-    model, _, preprocessor = ner_pipeline.load_trained(config)
-    inputs = _fixed_size_features(preprocessor, ["Orin Lindqvar visited Valdoria on Sunday ."], 64, config.text.max_chars_per_token)
+    run = NERTask(config).load_trained()
+    model, preprocessor = run.model, run.preprocessor
+    inputs = fixed_size_features(preprocessor, ["Orin Lindqvar visited Valdoria on Sunday ."], 64, config.text.max_chars_per_token)
     expected = model.decode({key: tf.constant(inputs[key]) for key in FEATURE_KEYS}).numpy()
     outputs = run_tflite(config.export_dir() / "model_float32.tflite", inputs)
     np.testing.assert_array_equal(np.asarray(outputs["tag_ids"]), expected)
@@ -138,7 +143,7 @@ def test_cli_errors_name_the_problem(tmp_path):
 
 def test_byte_to_char_offsets_handles_multibyte_text():
     text = "Zü 🙂 x"
-    offsets = ner_pipeline.byte_to_char_offsets(text)
+    offsets = ner_task.byte_to_char_offsets(text)
     encoded = text.encode("utf-8")
     assert len(offsets) == len(encoded) + 1
     for byte_offset, char_offset in enumerate(offsets):
@@ -149,9 +154,9 @@ def test_byte_to_char_offsets_handles_multibyte_text():
 @pytest.mark.slow
 def test_resume_continues_from_the_last_epoch(tmp_path):
     overrides = [f"output_dir={tmp_path / 'run'}", "train.verbose=0", "train.steps_per_epoch=2", "train.epochs=1"]
-    first = ner_pipeline.train(load_config([PIPELINE], overrides))
+    first = NERTask(load_config([PIPELINE], overrides)).train()
     assert first["epochs_run"] == 1
-    resumed = ner_pipeline.train(load_config([PIPELINE], overrides + ["train.epochs=2"]), resume=True)
+    resumed = NERTask(load_config([PIPELINE], overrides + ["train.epochs=2"])).train(resume=True)
     # Only the second epoch runs; the CSV log keeps both.
     assert resumed["epochs_run"] == 1
     epochs = [line.split(",")[0] for line in (tmp_path / "run" / "history.csv").read_text().splitlines()[1:]]
@@ -161,4 +166,26 @@ def test_resume_continues_from_the_last_epoch(tmp_path):
 def test_resume_without_checkpoint_is_a_clear_error(tmp_path):
     config = load_config([PIPELINE], [f"output_dir={tmp_path / 'empty'}", "train.verbose=0"])
     with pytest.raises(ValueError, match="no checkpoint to resume from"):
-        ner_pipeline.train(config, resume=True)
+        NERTask(config).train(resume=True)
+
+
+def test_predict_uses_the_preprocessing_saved_with_the_run(trained):
+    # A config given at predict time that differs from the training one (here:
+    # no lowercasing, other character limit) must not change the predictions.
+    config, _ = trained
+    text = "Orin Lindqvar visited Valdoria on Sunday ."
+    [expected] = NERTask(config).predict([text], output_format="json")
+    changed = load_config([PIPELINE], [f"output_dir={config.run_dir()}", "text.lowercase=false", "text.max_chars_per_token=3"])
+    [result] = NERTask(changed).predict([text], output_format="json")
+    assert result == expected
+
+
+def test_conll_output_is_offered_by_ner_only(trained, capsys):
+    config, _ = trained
+    NERTask(config).predict(["Orin Lindqvar visited Valdoria ."], output_format="conll")
+    assert "Orin B-PER\nLindqvar I-PER" in capsys.readouterr().out
+    from nlp_apps.tasks.sentiment.task import SentimentTask
+
+    sentiment = SentimentTask(load_config(["pipelines/sentiment_sample.yaml"]))
+    with pytest.raises(ValueError, match="--format conll: task 'sentiment' writes text, json"):
+        sentiment.check_predict_request("conll", {})

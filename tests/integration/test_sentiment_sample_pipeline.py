@@ -16,8 +16,10 @@ import tensorflow as tf
 from nlp_apps.cli import main
 from nlp_apps.config import load_config
 from nlp_apps.export.exporter import run_tflite, tflite_op_names
-from nlp_apps.tasks import sentiment_pipeline
-from nlp_apps.tasks.sentiment_export import fixed_size_ids, tflite_function, tflite_shape
+from nlp_apps.data.unknown_word_dropout import replace_with_unknown
+from nlp_apps.tasks.sentiment import task as sentiment_task
+from nlp_apps.tasks.sentiment.task import SentimentTask
+from nlp_apps.tasks.sentiment.export import fixed_size_ids, tflite_function, tflite_shape
 
 PIPELINE = "pipelines/sentiment_sample.yaml"
 REVIEW = "A wonderful film. The music is lovely & the <i>photography</i> is stunning!<br /><br />I would watch it again."
@@ -30,14 +32,14 @@ def trained(tmp_path_factory):
         [PIPELINE],
         [f"output_dir={root / 'run'}", f"export.output_dir={root / 'export'}", "train.verbose=0"],
     )
-    summary = sentiment_pipeline.train(config)
+    summary = SentimentTask(config).train()
     return config, summary
 
 
 def test_training_writes_run_directory(trained):
     config, summary = trained
     run_dir = config.run_dir()
-    for name in ("best.keras", "config.yaml", "history.csv", "assets/vocabulary.txt", "assets/labels.json", "train_summary.json"):
+    for name in ("best.keras", "config.yaml", "history.csv", "assets/vocabulary.txt", "assets/labels.json", "assets/preprocessor.json", "train_summary.json"):
         assert (run_dir / name).exists(), name
     assert json.loads((run_dir / "assets/labels.json").read_text()) == ["neg", "pos"]
     assert summary["best_dev_accuracy"] > 90
@@ -45,13 +47,13 @@ def test_training_writes_run_directory(trained):
 
 def test_tiny_model_overfits_the_sample_training_data(trained):
     config, _ = trained
-    assert sentiment_pipeline.evaluate(config, "train")["accuracy"] == pytest.approx(100.0)
-    assert sentiment_pipeline.evaluate(config, "test")["accuracy"] > 80
+    assert SentimentTask(config).evaluate("train")["accuracy"] == pytest.approx(100.0)
+    assert SentimentTask(config).evaluate("test")["accuracy"] > 80
 
 
 def test_predict_prints_label_and_probability(trained, capsys):
     config, _ = trained
-    results = sentiment_pipeline.predict(config, [REVIEW, "A tedious waste of two hours. I would never watch it again.", ""])
+    results = SentimentTask(config).predict([REVIEW, "A tedious waste of two hours. I would never watch it again.", ""])
     assert [result["label"] for result in results[:2]] == ["pos", "neg"]
     printed = capsys.readouterr().out.splitlines()
     assert printed[0].startswith("pos\t") and printed[1].startswith("neg\t")
@@ -62,7 +64,7 @@ def test_predict_prints_label_and_probability(trained, capsys):
 def test_explanation_html_contains_every_word_and_a_png(trained, tmp_path):
     config, _ = trained
     long_review = " ".join(f"Sentence number {index} is fine." for index in range(20))  # beyond max_sentences
-    [result, long_result] = sentiment_pipeline.predict(config, [REVIEW, long_review], explain_dir=tmp_path)
+    [result, long_result] = SentimentTask(config).predict([REVIEW, long_review], explain_dir=tmp_path)
     page = (tmp_path / "explanation_0.html").read_text(encoding="utf-8")
     assert result["words"] and len(result["sentences"]) == 3
     for sentence in result["words"]:
@@ -89,7 +91,7 @@ def test_cli_predict_with_explain(trained, tmp_path, capsys):
 @pytest.fixture(scope="module")
 def exported(trained):
     config, _ = trained
-    manifest = sentiment_pipeline.export(config)
+    manifest = SentimentTask(config).export()
     return config, manifest
 
 
@@ -99,8 +101,9 @@ def test_export_writes_and_verifies_every_format(exported):
     export_dir = config.export_dir()
     assert (export_dir / "model.keras").is_file()
     assert (export_dir / "saved_model" / "saved_model.pb").is_file()
-    assert max(manifest["saved_model_verification"]["max_abs_diff"].values()) <= 1e-5
-    assert max(manifest["tflite_float32_verification"]["max_abs_diff"].values()) <= 1e-4
+    assert max(manifest["verification"]["saved_model/serving_default"]["max_abs_diff"].values()) <= 1e-5
+    assert max(manifest["verification"]["tflite/float32"]["max_abs_diff"].values()) <= 1e-4
+    assert manifest["task_info"]["label_names"] == ["neg", "pos"]
     assert not [path for path in export_dir.parent.iterdir() if "tmp" in path.name]
 
 
@@ -108,8 +111,8 @@ def test_export_writes_and_verifies_every_format(exported):
 def test_saved_model_in_fresh_process_agrees_with_keras_on_raw_strings(exported):
     config, _ = exported
     texts = [REVIEW, "A tedious waste of two hours. I would never watch it again.", "", "   ", "Zürich 🙂 東京 مرحبا"]
-    model, assets, preprocessor = sentiment_pipeline.load_trained(config)
-    expected = sentiment_pipeline.classify_texts(model, assets, preprocessor, texts)
+    run = SentimentTask(config).load_trained()
+    expected = sentiment_task.classify_texts(run.model, run.preprocessor, texts)
     script = (
         "import json, sys, tensorflow as tf, tensorflow_text\n"
         "loaded = tf.saved_model.load(sys.argv[1])\n"
@@ -137,8 +140,9 @@ def test_saved_model_in_fresh_process_agrees_with_keras_on_raw_strings(exported)
 @pytest.mark.slow
 def test_tflite_probabilities_equal_keras_and_use_builtin_ops(exported):
     config, _ = exported
-    model, _, preprocessor = sentiment_pipeline.load_trained(config)
-    num_sentences, num_words = tflite_shape(config)
+    run = SentimentTask(config).load_trained()
+    model, preprocessor = run.model, run.preprocessor
+    num_sentences, num_words = tflite_shape(preprocessor)
     token_ids = fixed_size_ids(preprocessor, [REVIEW], num_sentences, num_words)
     expected = tflite_function(model, num_sentences, num_words)(tf.constant(token_ids))
     path = config.export_dir() / "model_float32.tflite"
@@ -149,7 +153,7 @@ def test_tflite_probabilities_equal_keras_and_use_builtin_ops(exported):
 
 def test_unknown_word_dropout_only_replaces_real_words():
     token_ids = tf.constant([[[5, 6, 0], [7, 0, 0]]] * 50, tf.int32)
-    replaced, labels = sentiment_pipeline.replace_with_unknown(0.5, seed=1)(token_ids, tf.zeros([50], tf.int32))
+    replaced, labels = replace_with_unknown(0.5, seed=1)(token_ids, tf.zeros([50], tf.int32))
     replaced = replaced.numpy()
     assert ((replaced == 0) == (token_ids.numpy() == 0)).all()
     assert 0.3 < (replaced == 1).sum() / (token_ids.numpy() > 0).sum() < 0.7
@@ -157,4 +161,4 @@ def test_unknown_word_dropout_only_replaces_real_words():
 
 def test_explain_is_refused_by_tasks_without_explanations(capsys):
     assert main(["predict", "-c", "pipelines/ner_sample.yaml", "--text", "x", "--explain", "somewhere"]) == 2
-    assert "--explain: task 'ner' does not write explanations" in capsys.readouterr().err
+    assert "--explain: task 'ner' does not support this option" in capsys.readouterr().err

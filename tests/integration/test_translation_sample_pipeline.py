@@ -15,9 +15,9 @@ import tensorflow as tf
 from nlp_apps import cli
 from nlp_apps.config import load_config
 from nlp_apps.export.exporter import run_tflite
-from nlp_apps.tasks import translation_pipeline
-from nlp_apps.tasks.translation_export import TranslationServing, tflite_source_ids
-from nlp_apps.tasks.translation_inference import DEFAULT_MAX_DECODE_LENGTH
+from nlp_apps.tasks.translation.task import TranslationTask, translate_texts
+from nlp_apps.tasks.translation.export import TranslationServing, tflite_source_ids
+from nlp_apps.tasks.translation.inference import DEFAULT_MAX_DECODE_LENGTH
 
 pytestmark = pytest.mark.slow
 
@@ -35,14 +35,19 @@ def sample_config(root, *overrides):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     config = sample_config(tmp_path_factory.mktemp("translation_sample"))
-    summary = translation_pipeline.train(config)
+    summary = TranslationTask(config).train()
     return config, summary
 
 
 @pytest.fixture(scope="module")
-def inference(trained):
+def run(trained):
     config, _ = trained
-    return translation_pipeline.load_trained(config)
+    return TranslationTask(config).load_trained()
+
+
+@pytest.fixture(scope="module")
+def inference(run):
+    return run.inference
 
 
 def test_training_writes_run_directory_and_learns(trained):
@@ -57,12 +62,13 @@ def test_training_writes_run_directory_and_learns(trained):
     assert summary["dev_bleu_curve"][0]["dev_bleu_greedy"] < summary["best_dev_bleu_greedy"]
 
 
-def test_evaluate_scores_with_sacrebleu_and_writes_hypotheses(trained, inference):
+def test_evaluate_scores_with_sacrebleu_and_writes_hypotheses(trained, run):
     config, _ = trained
-    beam = translation_pipeline.evaluate(config, "test", beam_size=4, inference=inference)
-    greedy = translation_pipeline.evaluate(config, "test", beam_size=1, inference=inference)
+    beam = TranslationTask(config).evaluate("test", run=run, beam_size=4)
+    greedy = TranslationTask(config).evaluate("test", run=run, beam_size=1)
     assert beam["bleu"] > 15 and greedy["bleu"] > 15
     assert beam["bleu_signature"].startswith("nrefs:1|case:mixed|eff:no|tok:13a")
+    assert beam["bleu_lowercase"] >= beam["bleu"] and "case:lc" in beam["bleu_lowercase_signature"]
     hypotheses = (config.run_dir() / "hypotheses_test_beam4.txt").read_text(encoding="utf-8").splitlines()
     assert len(hypotheses) == beam["sentences"] == 50
     assert json.loads((config.run_dir() / "eval_test_greedy.json").read_text())["bleu"] == greedy["bleu"]
@@ -70,7 +76,7 @@ def test_evaluate_scores_with_sacrebleu_and_writes_hypotheses(trained, inference
 
 def test_hard_inputs_translate_within_the_length_limit(inference):
     for options in ({"beam_size": 1, "method": "greedy"}, {"beam_size": 4, "method": "beam"}):
-        results = translation_pipeline.translate_texts(inference, HARD_INPUTS, **options)
+        results = translate_texts(inference, HARD_INPUTS, **options)
         assert [result["text"] for result in results] == HARD_INPUTS
         for result in results:
             assert isinstance(result["translation"], str)
@@ -84,8 +90,8 @@ def test_hard_inputs_translate_within_the_length_limit(inference):
 
 def test_results_come_back_in_input_order_whatever_the_batching(inference):
     texts = ["The dog sees the house.", "A man is reading.", "The small cat likes the big apple in the city."]
-    one_by_one = [translation_pipeline.translate_texts(inference, [text], beam_size=1, method="greedy")[0]["translation"] for text in texts]
-    batched = [result["translation"] for result in translation_pipeline.translate_texts(inference, texts, batch_size=2, beam_size=1, method="greedy")]
+    one_by_one = [translate_texts(inference, [text], beam_size=1, method="greedy")[0]["translation"] for text in texts]
+    batched = [result["translation"] for result in translate_texts(inference, texts, batch_size=2, beam_size=1, method="greedy")]
     assert batched == one_by_one
 
 
@@ -104,7 +110,7 @@ def test_cli_predict_prints_translations_and_plots_attention(trained, tmp_path, 
 @pytest.fixture(scope="module")
 def exported(trained):
     config, _ = trained
-    return config, translation_pipeline.export(config)
+    return config, TranslationTask(config).export()
 
 
 def test_export_writes_and_verifies_every_format(exported):
@@ -113,9 +119,10 @@ def test_export_writes_and_verifies_every_format(exported):
     for name in ("model.keras", "source.model", "target.model", "saved_model/saved_model.pb", "translate_float32.tflite"):
         assert (export_dir / name).is_file(), name
     for signature in ("translate", "translate_greedy"):
-        report = manifest[f"saved_model_{signature}_verification"]
+        report = manifest["verification"][f"saved_model/{signature}"]
         assert report["signature"] == signature and not report["worker_imported"]["nlp_apps"]
-    assert manifest["tflite_float32_verification"]["max_abs_diff"] == {"ids": 0.0}
+    assert manifest["verification"]["tflite/float32"]["max_abs_diff"] == {"ids": 0.0}
+    assert manifest["artifacts"]["assets/source.model"] == "source.model"
 
 
 def test_saved_model_translates_raw_strings_like_keras(exported, inference):
@@ -133,5 +140,5 @@ def test_tflite_greedy_matches_in_graph_greedy(exported, inference):
     config, _ = exported
     text = "The cat likes the small apple in the city."
     ids = run_tflite(str(config.export_dir() / "translate_float32.tflite"), {"source_ids": tflite_source_ids(inference, text)})["ids"]
-    expected = translation_pipeline.translate_texts(inference, [text], beam_size=1, method="greedy")[0]["ids"]
+    expected = translate_texts(inference, [text], beam_size=1, method="greedy")[0]["ids"]
     assert ids[0][: len(expected)].tolist() == expected and not ids[0][len(expected):].any()

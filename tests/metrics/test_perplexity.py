@@ -8,7 +8,7 @@ import pytest
 from nlp_apps.data.token_stream import contiguous_split, stream_matrix, stream_windows
 from nlp_apps.encoders.rnn_encoder import RNNEncoder
 from nlp_apps.metrics.perplexity import bits_per_character, perplexity, stream_perplexity
-from nlp_apps.tasks.language_model import LanguageModel
+from nlp_apps.tasks.language_model.model import LanguageModel
 
 
 def test_formulas():

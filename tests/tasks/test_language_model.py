@@ -8,9 +8,10 @@ import tensorflow as tf
 from nlp_apps.data.token_stream import stream_dataset
 from nlp_apps.encoders.rnn_encoder import RNNEncoder
 from nlp_apps.metrics.perplexity import stream_negative_log_likelihood, stream_perplexity
-from nlp_apps.tasks.language_model import LanguageModel, masked_token_losses
-from nlp_apps.tasks.language_model_inference import LanguageModelInference
-from nlp_apps.tasks.language_model_preprocessor import LanguageModelPreprocessor
+from nlp_apps.metrics.token_losses import masked_token_losses
+from nlp_apps.tasks.language_model.model import LanguageModel
+from nlp_apps.tasks.language_model.inference import LanguageModelInference
+from nlp_apps.tasks.language_model.preprocessor import LanguageModelPreprocessor
 
 VOCABULARY_SIZE = 23
 
@@ -127,7 +128,7 @@ def test_streaming_train_step_carries_and_resets_the_state():
 
 @pytest.fixture(scope="module")
 def char_inference():
-    preprocessor = LanguageModelPreprocessor.build("char", ["abc abd", "bcd a"])
+    preprocessor = LanguageModelPreprocessor.from_training_data("char", ["abc abd", "bcd a"])
     keras.utils.set_random_seed(5)
     model = make_model(vocabulary_size=preprocessor.vocabulary_size)
     return LanguageModelInference(model, preprocessor)
@@ -170,7 +171,7 @@ def test_score_handles_empty_and_unknown_text(char_inference):
 
 def test_tiny_model_memorises_a_short_text():
     text = "the cat sat on the mat . " * 2
-    preprocessor = LanguageModelPreprocessor.build("word", [text])
+    preprocessor = LanguageModelPreprocessor.from_training_data("word", [text])
     ids = preprocessor.encode_stream([text] * 20)
     keras.utils.set_random_seed(0)
     model = make_model(vocabulary_size=preprocessor.vocabulary_size, units=32, embedding_dim=32, num_layers=1)
@@ -199,7 +200,7 @@ def test_mixed_precision_keeps_float32_logits_and_carries_state(tie_weights):
 @pytest.mark.parametrize("tie_weights,streaming", [(True, True), (False, False)])
 def test_sampled_softmax_training_learns_and_evaluates_exactly(tie_weights, streaming):
     text = "a b c d e f g h " * 4
-    preprocessor = LanguageModelPreprocessor.build("word", [text])
+    preprocessor = LanguageModelPreprocessor.from_training_data("word", [text])
     ids = preprocessor.encode_stream([text] * 10)
     keras.utils.set_random_seed(0)
     model = make_model(

@@ -6,8 +6,8 @@ import pytest
 import tensorflow as tf
 
 from nlp_apps.encoders.rnn_encoder import RNNEncoder
-from nlp_apps.tasks.sentiment_classifier import SentimentClassifier
-from nlp_apps.tasks.sentiment_preprocessor import SentimentPreprocessor
+from nlp_apps.tasks.sentiment.model import SentimentClassifier
+from nlp_apps.tasks.sentiment.preprocessor import SentimentPreprocessor
 
 VOCABULARY = ["[PAD]", "[UNK]", "the", "film", "is", "great", "awful", ".", "!", "i", "loved", "it"]
 

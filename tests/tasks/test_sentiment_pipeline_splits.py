@@ -6,7 +6,7 @@ import json
 import pytest
 
 from nlp_apps.config import load_config
-from nlp_apps.tasks.sentiment_pipeline import read_split
+from nlp_apps.tasks.sentiment.task import read_split
 
 
 def _write_corpus(tmp_path, with_fold=True):

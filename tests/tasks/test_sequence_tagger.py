@@ -6,7 +6,7 @@ import pytest
 
 from nlp_apps.encoders.rnn_encoder import RNNEncoder
 from nlp_apps.layers.crf_constraints import allowed_transitions
-from nlp_apps.tasks.sequence_tagger import SequenceTagger
+from nlp_apps.tasks.ner.model import SequenceTagger
 
 TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 

@@ -9,10 +9,10 @@ from nlp_apps.data.parallel_reader import read_parallel
 from nlp_apps.data.sample_data import resolve_data_dir
 from nlp_apps.decoders.attention_decoder import AttentionDecoder
 from nlp_apps.encoders.rnn_encoder import RNNEncoder
-from nlp_apps.tasks.translation_inference import TranslationInference, check_method, check_projection_dtype, decode_length_limits
-from nlp_apps.tasks.translation_pipeline import translate_texts
-from nlp_apps.tasks.translation_preprocessor import TranslationPreprocessor
-from nlp_apps.tasks.translator import Translator
+from nlp_apps.tasks.translation.inference import TranslationInference, check_method, check_projection_dtype, decode_length_limits
+from nlp_apps.tasks.translation.task import translate_texts
+from nlp_apps.tasks.translation.preprocessor import TranslationPreprocessor
+from nlp_apps.tasks.translation.model import Translator
 
 HARD_INPUTS = ["", "   ", "Zürich 🙂 東京 qwxzv!", " ".join(["cat"] * 500), "The dog sees the house."]
 
@@ -21,7 +21,7 @@ HARD_INPUTS = ["", "   ", "Zürich 🙂 東京 qwxzv!", " ".join(["cat"] * 500),
 def inference():
     folder = resolve_data_dir("sample:translation_sample")
     pairs = read_parallel(f"{folder}/train.en", f"{folder}/train.de")
-    preprocessor = TranslationPreprocessor.build(list(pairs["source"]), list(pairs["target"]), vocabulary_size=150, max_length=20)
+    preprocessor = TranslationPreprocessor.from_training_data(list(pairs["source"]), list(pairs["target"]), vocabulary_size=150, max_length=20)
     keras.utils.set_random_seed(3)
     encoder = RNNEncoder(preprocessor.source_vocabulary_size, 8, units=8, return_state=True)
     decoder = AttentionDecoder(preprocessor.target_vocabulary_size, 8, 12, tie_embeddings=True)

@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from nlp_apps.data.parallel_reader import read_parallel
 from nlp_apps.data.sample_data import resolve_data_dir
-from nlp_apps.tasks.translation_preprocessor import BOS_ID, EOS_ID, TranslationPreprocessor
+from nlp_apps.tasks.translation.preprocessor import BOS_ID, EOS_ID, TranslationPreprocessor
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,7 @@ def sample_pairs():
 
 @pytest.fixture(scope="module")
 def preprocessor(sample_pairs):
-    return TranslationPreprocessor.build(*sample_pairs, vocabulary_size=200, joint=True, max_length=12)
+    return TranslationPreprocessor.from_training_data(*sample_pairs, vocabulary_size=200, joint=True, max_length=12)
 
 
 def test_source_ends_with_eos_and_target_is_shifted(preprocessor):
@@ -49,7 +49,7 @@ def test_joint_and_separate_vocabularies_save_and_load(tmp_path, sample_pairs, p
     assert loaded.joint and loaded.max_length == 12
     texts = tf.constant(["The dog sees the house."])
     assert loaded.encode_source(texts).to_list() == preprocessor.encode_source(texts).to_list()
-    separate = TranslationPreprocessor.build(*sample_pairs, vocabulary_size=150, joint=False)
+    separate = TranslationPreprocessor.from_training_data(*sample_pairs, vocabulary_size=150, joint=False)
     assert not separate.joint and separate.source_model != separate.target_model
     with pytest.raises(ValueError, match="preprocessor.json: missing"):
         TranslationPreprocessor.load(tmp_path / "nothing")

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from nlp_apps.decoders.attention_decoder import AttentionDecoder
 from nlp_apps.encoders.rnn_encoder import RNNEncoder
-from nlp_apps.tasks.translator import Translator, label_smoothed_token_losses
+from nlp_apps.tasks.translation.model import Translator, label_smoothed_token_losses
 
 SOURCE_VOCABULARY = 17
 TARGET_VOCABULARY = 15

@@ -3,7 +3,7 @@
 import tensorflow as tf
 
 from nlp_apps.decoders.sampling import sample_sequence
-from nlp_apps.tasks.language_model import masked_token_losses
+from nlp_apps.metrics.token_losses import masked_token_losses
 
 
 def _pad_with_extra_column(ids):

@@ -3,22 +3,12 @@
 import keras
 import tensorflow as tf
 from keras import ops
-
-
-def masked_token_losses(targets, logits):
-    """Per-token negative log-likelihood and the real-token weights.
-
-    Returns `(losses, weights)`, both float32 `(batch, time)`; target id 0 is
-    padding and gets weight 0.
-    """
-    targets = ops.cast(targets, "int32")
-    losses = keras.losses.sparse_categorical_crossentropy(targets, ops.cast(logits, "float32"), from_logits=True)
-    weights = ops.cast(ops.not_equal(targets, 0), "float32")
-    return losses * weights, weights
+from nlp_apps.encoders.serialization import InjectedLayersSerialization
+from nlp_apps.metrics.token_losses import masked_token_losses
 
 
 @keras.saving.register_keras_serializable(package="nlp_apps")
-class LanguageModel(keras.Model):
+class LanguageModel(InjectedLayersSerialization, keras.Model):
     """Predicts the next token at every position, on top of a unidirectional encoder.
 
     Inputs: int `token_ids` `(batch, time)`, 0 = padding (masked; padding must
@@ -220,9 +210,9 @@ class LanguageModel(keras.Model):
 
     def get_config(self):
         config = super().get_config()
+        config.update(self.injected_layers_config())
         config.update(
             {
-                "encoder": keras.layers.serialize(self.encoder),
                 "tie_weights": self.tie_weights,
                 "dropout": self.dropout,
                 "num_sampled": self.num_sampled,
@@ -230,8 +220,3 @@ class LanguageModel(keras.Model):
         )
         return config
 
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["encoder"] = keras.layers.deserialize(config["encoder"])
-        return cls(**config)

@@ -79,7 +79,7 @@ class LanguageModelPreprocessor(tf.Module):
     # ------------------------------------------------------------------ building
 
     @classmethod
-    def build(cls, level, train_lines, max_vocabulary_size=50000, min_frequency=1, sentencepiece_vocabulary_size=8000, seed=1234):
+    def from_training_data(cls, level, train_lines, max_vocabulary_size=50000, min_frequency=1, sentencepiece_vocabulary_size=8000, seed=1234):
         """Learns the vocabulary / alphabet / subword model from the training lines."""
         if level == "word":
             vocabulary = Vocabulary.build(

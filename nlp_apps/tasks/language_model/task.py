@@ -22,10 +22,10 @@ every token including `<eos>` predicted once; for char models it also
 reports bits per character.
 """
 
-import json
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from nlp_apps.config import PipelineConfig
@@ -35,16 +35,14 @@ from nlp_apps.data.sample_data import resolve_data_dir
 from nlp_apps.data.token_stream import contiguous_split, stream_dataset
 from nlp_apps.encoders.registry import build_encoder
 from nlp_apps.metrics.perplexity import bits_per_character, perplexity, stream_negative_log_likelihood
-from nlp_apps.tasks.language_model import LanguageModel, masked_token_losses
-from nlp_apps.tasks.language_model_inference import LanguageModelInference
-from nlp_apps.tasks.language_model_preprocessor import LanguageModelPreprocessor
-from nlp_apps.training.callbacks import build_callbacks
-from nlp_apps.training.distribution import get_strategy, set_precision_policy
-from nlp_apps.training.fit import bucketed_batches, fit_timed
-from nlp_apps.training.optimizers import build_optimizer
-from nlp_apps.training.run_directory import prepare_run_dir, require_trained_model
+from nlp_apps.metrics.token_losses import masked_token_losses
+from nlp_apps.tasks.base import Task, TFLiteExport, TrainingInputs
+from nlp_apps.tasks.language_model import export as language_model_export
+from nlp_apps.tasks.language_model.inference import LanguageModelInference
+from nlp_apps.tasks.language_model.model import LanguageModel
+from nlp_apps.tasks.language_model.preprocessor import LanguageModelPreprocessor
+from nlp_apps.training.fit import bucketed_batches
 
-ASSETS_DIR = "assets"
 MODES = ("stream", "sentence")
 GENERATION_DEFAULTS = {"max_length": 50, "temperature": 1.0, "top_k": 0, "top_p": 1.0, "seed": 1234}
 
@@ -94,18 +92,6 @@ def read_splits(config: PipelineConfig) -> dict:
     return lines
 
 
-def build_preprocessor(config: PipelineConfig, train_lines: list[str]) -> LanguageModelPreprocessor:
-    text = config.text
-    return LanguageModelPreprocessor.build(
-        text.tokenizer,
-        train_lines,
-        max_vocabulary_size=text.max_vocabulary_size,
-        min_frequency=text.min_frequency,
-        sentencepiece_vocabulary_size=text.sentencepiece_vocabulary_size,
-        seed=config.train.seed,
-    )
-
-
 def sentence_examples(preprocessor: LanguageModelPreprocessor, lines: list[str], max_length: int = 0) -> dict:
     """Ragged `inputs` / `targets` per non-blank line (targets = inputs shifted by one)."""
     lines = [line for line in lines if line.strip()]
@@ -135,18 +121,6 @@ def sentence_negative_log_likelihood(model: LanguageModel, examples: dict, batch
         total += float(nll)
         count += float(weight)
     return total, int(round(count))
-
-
-# ----------------------------------------------------------------------------- model
-
-
-def build_model(config: PipelineConfig, vocabulary_size: int) -> LanguageModel:
-    if config.model.encoder.bidirectional:
-        raise ValueError("model.encoder.bidirectional: must be false for a language model (it predicts the next token)")
-    encoder = build_encoder(config.model.encoder, vocabulary_size=vocabulary_size, return_state=True)
-    return LanguageModel(
-        encoder, tie_weights=config.model.tie_weights, dropout=config.model.dropout, num_sampled=config.model.sampled_softmax
-    )
 
 
 class ResetStreamState(keras.callbacks.Callback):
@@ -184,117 +158,6 @@ class ValidationPerplexity(keras.callbacks.Callback):
         print(f"\nepoch {epoch + 1}: validation perplexity {value:.2f}")
 
 
-def train(config: PipelineConfig, resume: bool = False) -> dict:
-    set_precision_policy(config.train)
-    keras.utils.set_random_seed(config.train.seed)
-    mode = training_mode(config)
-    run_dir = prepare_run_dir(config, resume)
-    lines = read_splits(config)
-    assets_dir = run_dir / ASSETS_DIR
-    if resume:
-        preprocessor = LanguageModelPreprocessor.load(assets_dir)
-    else:
-        preprocessor = build_preprocessor(config, lines["train"])
-        preprocessor.save(assets_dir)
-    train_config = config.train
-
-    if mode == "stream":
-        train_ids = preprocessor.encode_stream(lines["train"])
-        dev_ids = preprocessor.encode_stream(lines["dev"])
-        dataset = stream_dataset(train_ids, train_config.batch_size, train_config.bptt_length)
-        if train_config.steps_per_epoch:
-            dataset = dataset.take(train_config.steps_per_epoch)
-        train_tokens = int(dataset.cardinality()) * train_config.batch_size * train_config.bptt_length
-        measure = lambda model: stream_negative_log_likelihood(  # noqa: E731
-            model, dev_ids, num_streams=train_config.eval_streams, window_length=train_config.bptt_length
-        )
-    else:
-        train_examples = sentence_examples(preprocessor, lines["train"], config.text.max_length)
-        dev_examples = sentence_examples(preprocessor, lines["dev"], config.text.max_length)
-        dataset = sentence_batches(config, train_examples, shuffle=True)
-        if train_config.steps_per_epoch:
-            dataset = dataset.take(train_config.steps_per_epoch)
-        train_tokens = int(train_examples["inputs"].row_lengths().numpy().sum())
-        measure = lambda model: sentence_negative_log_likelihood(model, dev_examples)  # noqa: E731
-
-    strategy = get_strategy(train_config.distribution_strategy)
-    if mode == "stream" and train_config.distribution_strategy != "default":
-        raise ValueError(
-            "train.distribution_strategy: stream mode (carried state) supports only 'default'; use train.mode: sentence"
-        )
-    with strategy.scope():
-        model = build_model(config, preprocessor.vocabulary_size)
-        # Built up front: BackupAndRestore needs the variables before fit() starts.
-        model.build((None, None))
-        model.compile(optimizer=build_optimizer(train_config))
-    validation = ValidationPerplexity(measure)
-    callbacks = [validation]
-    if mode == "stream":
-        model.start_streaming(train_config.batch_size)
-        callbacks.insert(0, ResetStreamState())
-    # Checkpoint, early stopping and plateau learning-rate decay all monitor val_perplexity.
-    callbacks += build_callbacks(run_dir, train_config, resume, monitor="val_perplexity", mode="min")
-    history, seconds = fit_timed(model, train_config, dataset.prefetch(tf.data.AUTOTUNE), callbacks)
-    model.stop_streaming()
-    epochs_run = len(history.epoch)
-    summary = {
-        "mode": mode,
-        "tokenizer": preprocessor.level,
-        "vocabulary_size": preprocessor.vocabulary_size,
-        "train_seconds": seconds,
-        "train_tokens_per_epoch": train_tokens,
-        "epochs_run": epochs_run,
-        "best_valid_perplexity": min(history.history.get("val_perplexity", [float("inf")])),
-        "valid_perplexity_curve": validation.curve,
-        # Includes the per-epoch validation, as a user's training run does.
-        "tokens_per_s": train_tokens * epochs_run / seconds,
-        "validation_seconds": validation.validation_seconds,
-        "tokens_per_s_without_validation": train_tokens * epochs_run / max(seconds - validation.validation_seconds, 1e-9),
-    }
-    (run_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
-    print(f"trained in {seconds:.1f} s; best model: {run_dir / 'best.keras'}")
-    return summary
-
-
-# ----------------------------------------------------------------------------- inference
-
-
-def load_trained(config: PipelineConfig):
-    model = keras.saving.load_model(require_trained_model(config))
-    preprocessor = LanguageModelPreprocessor.load(config.run_dir() / ASSETS_DIR)
-    return model, preprocessor
-
-
-def evaluate(config: PipelineConfig, split: str = "test") -> dict:
-    """Perplexity on a split (stream mode: one stream, state carried over the whole split)."""
-    if split not in ("train", "dev", "test"):
-        raise ValueError(f"--split: unknown {split!r}; choose train, dev or test")
-    model, preprocessor = load_trained(config)
-    lines = read_splits(config)[split]
-    mode = training_mode(config)
-    if mode == "stream":
-        ids = preprocessor.encode_stream(lines)
-        total, count = stream_negative_log_likelihood(model, ids, num_streams=1, window_length=config.train.bptt_length)
-    else:
-        total, count = sentence_negative_log_likelihood(model, sentence_examples(preprocessor, lines, config.text.max_length))
-    scores = {
-        "split": split,
-        "mode": mode,
-        "tokenizer": preprocessor.level,
-        "perplexity": perplexity(total, count),
-        "negative_log_likelihood": total,
-        "num_tokens": count,
-    }
-    if preprocessor.level == "char":
-        scores["bits_per_character"] = bits_per_character(total, count)
-    message = f"{split}: perplexity {scores['perplexity']:.2f} over {count} tokens"
-    if "bits_per_character" in scores:
-        message += f", {scores['bits_per_character']:.3f} bits per character"
-    print(message)
-    (config.run_dir() / f"eval_{split}.json").write_text(json.dumps(scores, indent=2))
-    return scores
-
-
 def generate_texts(inference: LanguageModelInference, prompts: list[str], **options) -> list[str]:
     options = {**GENERATION_DEFAULTS, **{key: value for key, value in options.items() if value is not None}}
     unknown = sorted(set(options) - set(GENERATION_DEFAULTS))
@@ -316,33 +179,184 @@ def generate_texts(inference: LanguageModelInference, prompts: list[str], **opti
     return [text.decode("utf-8") for text in outputs["text"].numpy()]
 
 
-def predict(
-    config: PipelineConfig,
-    texts: list[str],
-    output_format: str = "text",
-    max_length: int | None = None,
-    temperature: float | None = None,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    seed: int | None = None,
-) -> list[dict]:
-    """Continues every prompt (None options take `GENERATION_DEFAULTS`; temperature 0 = greedy)."""
-    model, preprocessor = load_trained(config)
-    inference = LanguageModelInference(model, preprocessor)
-    continuations = generate_texts(
-        inference, texts, max_length=max_length, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed
-    )
-    results = [{"prompt": prompt, "continuation": continuation} for prompt, continuation in zip(texts, continuations)]
-    for result in results:
-        if output_format == "json":
-            print(json.dumps(result, ensure_ascii=False))
+# ----------------------------------------------------------------------------- the task
+
+
+class LanguageModelTask(Task):
+    name = "language_model"
+    preprocessor_class = LanguageModelPreprocessor
+    monitor = "val_perplexity"
+    monitor_mode = "min"
+    predict_options = ("max_length", "temperature", "top_k", "top_p", "seed")
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.mode = training_mode(config)
+
+    # ---------------------------------------------------------------- data and model
+
+    def read_training_data(self):
+        lines = read_splits(self.config)
+        return lines["train"], lines["dev"]
+
+    def read_split(self, split: str):
+        if split not in ("train", "dev", "test"):
+            raise ValueError(f"--split: unknown {split!r}; choose train, dev or test")
+        return read_splits(self.config)[split]
+
+    def build_preprocessor(self, train_lines) -> LanguageModelPreprocessor:
+        text = self.config.text
+        return LanguageModelPreprocessor.from_training_data(
+            text.tokenizer,
+            train_lines,
+            max_vocabulary_size=text.max_vocabulary_size,
+            min_frequency=text.min_frequency,
+            sentencepiece_vocabulary_size=text.sentencepiece_vocabulary_size,
+            seed=self.config.train.seed,
+        )
+
+    def prepare_training(self, preprocessor, train_lines, dev_lines) -> TrainingInputs:
+        train_config = self.config.train
+        if self.mode == "stream":
+            if train_config.distribution_strategy != "default":
+                raise ValueError(
+                    "train.distribution_strategy: stream mode (carried state) supports only 'default'; use train.mode: sentence"
+                )
+            dev_ids = preprocessor.encode_stream(dev_lines)
+            dataset = stream_dataset(preprocessor.encode_stream(train_lines), train_config.batch_size, train_config.bptt_length)
+            if train_config.steps_per_epoch:
+                dataset = dataset.take(train_config.steps_per_epoch)
+            train_tokens = int(dataset.cardinality()) * train_config.batch_size * train_config.bptt_length
+            measure = lambda model: stream_negative_log_likelihood(  # noqa: E731
+                model, dev_ids, num_streams=train_config.eval_streams, window_length=train_config.bptt_length
+            )
         else:
-            print(f"{result['prompt']} -> {result['continuation']}")
-    return results
+            max_length = self.config.text.max_length
+            train_examples = sentence_examples(preprocessor, train_lines, max_length)
+            dev_examples = sentence_examples(preprocessor, dev_lines, max_length)
+            dataset = sentence_batches(self.config, train_examples, shuffle=True)
+            if train_config.steps_per_epoch:
+                dataset = dataset.take(train_config.steps_per_epoch)
+            train_tokens = int(train_examples["inputs"].row_lengths().numpy().sum())
+            measure = lambda model: sentence_negative_log_likelihood(model, dev_examples)  # noqa: E731
+        validation = ValidationPerplexity(measure)
+        callbacks = ([ResetStreamState()] if self.mode == "stream" else []) + [validation]
+        facts = {"train_tokens_per_epoch": train_tokens, "validation": validation, "preprocessor": preprocessor}
+        return TrainingInputs(dataset.prefetch(tf.data.AUTOTUNE), callbacks=callbacks, facts=facts)
 
+    def build_model(self, preprocessor) -> LanguageModel:
+        model_config = self.config.model
+        if model_config.encoder.bidirectional:
+            raise ValueError("model.encoder.bidirectional: must be false for a language model (it predicts the next token)")
+        encoder = build_encoder(model_config.encoder, vocabulary_size=preprocessor.vocabulary_size, return_state=True)
+        return LanguageModel(
+            encoder, tie_weights=model_config.tie_weights, dropout=model_config.dropout, num_sampled=model_config.sampled_softmax
+        )
 
-def export(config: PipelineConfig) -> dict:
-    from nlp_apps.tasks.language_model_export import export_language_model
+    def build_variables(self, model) -> None:
+        model.build((None, None))
 
-    model, preprocessor = load_trained(config)
-    return export_language_model(config, model, preprocessor)
+    def before_fit(self, model, inputs) -> None:
+        if self.mode == "stream":
+            model.start_streaming(self.config.train.batch_size)
+
+    def after_fit(self, model) -> None:
+        model.stop_streaming()
+
+    def training_summary(self, history, seconds, inputs) -> dict:
+        validation, preprocessor = inputs.facts["validation"], inputs.facts["preprocessor"]
+        train_tokens = inputs.facts["train_tokens_per_epoch"]
+        epochs_run = len(history.epoch)
+        return {
+            "mode": self.mode,
+            "tokenizer": preprocessor.level,
+            "vocabulary_size": preprocessor.vocabulary_size,
+            "train_tokens_per_epoch": train_tokens,
+            "best_valid_perplexity": min(history.history.get("val_perplexity", [float("inf")])),
+            "valid_perplexity_curve": validation.curve,
+            # Includes the per-epoch validation, as a user's training run does.
+            "tokens_per_s": train_tokens * epochs_run / seconds,
+            "validation_seconds": validation.validation_seconds,
+            "tokens_per_s_without_validation": train_tokens * epochs_run / max(seconds - validation.validation_seconds, 1e-9),
+        }
+
+    # ---------------------------------------------------------------- inference
+
+    def inference(self, model, preprocessor) -> LanguageModelInference:
+        return LanguageModelInference(model, preprocessor)
+
+    def evaluate_run(self, run, split: str, **options) -> dict:
+        """Perplexity on a split (stream mode: one stream, state carried over the whole split)."""
+        lines = self.read_split(split)
+        preprocessor, mode = run.preprocessor, training_mode(run.config)
+        if mode == "stream":
+            ids = preprocessor.encode_stream(lines)
+            total, count = stream_negative_log_likelihood(run.model, ids, num_streams=1, window_length=run.config.train.bptt_length)
+        else:
+            examples = sentence_examples(preprocessor, lines, run.config.text.max_length)
+            total, count = sentence_negative_log_likelihood(run.model, examples)
+        scores = {
+            "split": split,
+            "mode": mode,
+            "tokenizer": preprocessor.level,
+            "perplexity": perplexity(total, count),
+            "negative_log_likelihood": total,
+            "num_tokens": count,
+        }
+        if preprocessor.level == "char":
+            scores["bits_per_character"] = bits_per_character(total, count)
+        message = f"{split}: perplexity {scores['perplexity']:.2f} over {count} tokens"
+        if "bits_per_character" in scores:
+            message += f", {scores['bits_per_character']:.3f} bits per character"
+        print(message)
+        return scores
+
+    def predict_run(self, run, texts: list[str], **options) -> list[dict]:
+        """Continues every prompt (None options take `GENERATION_DEFAULTS`; temperature 0 = greedy)."""
+        continuations = generate_texts(run.inference, texts, **options)
+        return [{"prompt": prompt, "continuation": continuation} for prompt, continuation in zip(texts, continuations)]
+
+    def format_prediction(self, result: dict, output_format: str) -> str:
+        if output_format == "text":
+            return f"{result['prompt']} -> {result['continuation']}"
+        return super().format_prediction(result, output_format)
+
+    # ---------------------------------------------------------------- export
+
+    def export_info(self, run) -> dict:
+        preprocessor = run.preprocessor
+        return {
+            "tokenizer": preprocessor.level,
+            "vocabulary_size": preprocessor.vocabulary_size,
+            "start_id": preprocessor.start_id,
+            "eos_id": preprocessor.eos_id,
+            "tflite_state_inputs": [f"state_{index}" for index in range(len(run.model.state_sizes))],
+        }
+
+    def serving_module(self, run):
+        module = language_model_export.LanguageModelServing(run.model, run.preprocessor)
+        return module, {"generate": module.generate_signature, "score": module.score_signature}
+
+    def saved_model_checks(self) -> dict:
+        texts = np.array(language_model_export.VERIFICATION_TEXTS, dtype=object)
+        arguments = language_model_export.GENERATE_ARGUMENTS
+        generate_inputs = {
+            "prompt": texts,
+            "max_length": np.int32(arguments["max_length"]),
+            "temperature": np.float32(arguments["temperature"]),
+            "top_k": np.int32(arguments["top_k"]),
+            "top_p": np.float32(arguments["top_p"]),
+            "seed": np.int64(arguments["seed"]),
+        }
+        return {"score": ({"text": texts}, 1e-4), "generate": (generate_inputs, 0)}
+
+    def tflite_export(self, run) -> TFLiteExport:
+        inputs = language_model_export.step_inputs(run.model, run.preprocessor, language_model_export.VERIFICATION_TEXTS[0])
+        return TFLiteExport(language_model_export.tflite_step_function(run.model), "step", inputs)
+
+    def tflite_check(self, quantization: str, expected: dict):
+        # The float model must match closely; quantized ones are checked on their
+        # decision (the most likely next token), as their logits move a little.
+        if quantization == "float32":
+            return expected, 1e-4
+        return {"next_token": expected["next_token"]}, 0

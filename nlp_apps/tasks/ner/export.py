@@ -1,21 +1,15 @@
-"""Export of a trained NER tagger: `.keras`, string-in SavedModel and TFLite, each verified."""
+"""What the NER task exports: the string-in SavedModel module and the fixed-shape TFLite function.
 
-import json
+`NERTask` (task.py) runs them through the shared export loop of `Task.export`.
+"""
 
 import numpy as np
 import tensorflow as tf
 
-from nlp_apps.config import PipelineConfig
-from nlp_apps.export.exporter import (
-    export_keras,
-    export_saved_model,
-    export_tflite,
-    prepare_export_dir,
-    write_export_manifest,
-)
-from nlp_apps.export.verify import verify_saved_model, verify_tflite
+from nlp_apps.tasks.ner.preprocessor import FEATURE_KEYS
 
-FEATURE_KEYS = ("token_ids", "char_ids", "case_ids")
+# TFLite takes one sentence of at most this many tokens (fixed shapes: builtin ops only).
+TFLITE_MAX_TOKENS = 64
 VERIFICATION_TEXTS = [
     "EU rejects German call to boycott British lamb .",
     "Peter Blackburn met officials of the United Nations in New York on Monday.",
@@ -154,7 +148,7 @@ def tflite_function(model, max_length: int, max_chars: int):
     return tag
 
 
-def _fixed_size_features(preprocessor, texts, max_length, max_chars):
+def fixed_size_features(preprocessor, texts, max_length, max_chars):
     pieces = preprocessor(tf.constant(texts))
     arrays = {}
     for key in FEATURE_KEYS:
@@ -165,39 +159,3 @@ def _fixed_size_features(preprocessor, texts, max_length, max_chars):
             pad.append((0, max_chars - value.shape[2]))
         arrays[key] = np.pad(value, pad).astype(np.int32)
     return arrays
-
-
-def export_tagger(config: PipelineConfig, model, assets, preprocessor) -> dict:
-    """Writes every configured format into the export directory and verifies each one."""
-    formats = config.export.formats
-    export_dir = prepare_export_dir(config.export_dir(), formats, config.export.tflite_quantization)
-    manifest = {"task": "ner", "tag_names": report_tag_names(assets.tag_names, config.model.train_tag_scheme), "artifacts": {}}
-    if "keras" in formats:
-        export_keras(model, export_dir / "model.keras")
-        manifest["artifacts"]["keras"] = "model.keras"
-    if "saved_model" in formats:
-        module = NERServingModule(model, preprocessor, manifest["tag_names"])
-        path = export_dir / "saved_model"
-        export_saved_model(module, path, signatures={"serving_default": module.serving_default})
-        texts = np.array(VERIFICATION_TEXTS, dtype=object)
-        expected = {key: value.numpy() for key, value in module.serving_default(tf.constant(VERIFICATION_TEXTS)).items()}
-        if config.export.verify:
-            manifest["saved_model_verification"] = verify_saved_model(path, {"texts": texts}, expected)
-        manifest["artifacts"]["saved_model"] = "saved_model"
-    if "tflite" in formats:
-        max_length, max_chars = 64, config.text.max_chars_per_token
-        function = tflite_function(model, max_length, max_chars)
-        inputs = _fixed_size_features(preprocessor, VERIFICATION_TEXTS[:2], max_length, max_chars)
-        for quantization in config.export.tflite_quantization:
-            path = export_dir / f"model_{quantization}.tflite"
-            export_tflite(function, path, quantization=quantization, trackable_obj=model)
-            manifest["artifacts"][f"tflite_{quantization}"] = path.name
-            if config.export.verify:
-                # Quantized models are checked on their decisions (tag ids), which should survive quantization.
-                first = {key: value[:1] for key, value in inputs.items()}
-                expected = {"tag_ids": function(**first)["tag_ids"].numpy()}
-                manifest[f"tflite_{quantization}_verification"] = verify_tflite(path, first, expected, atol=0)
-    write_export_manifest(export_dir, manifest)
-    print(f"exported to {export_dir}: {', '.join(manifest['artifacts'].values())}")
-    print(json.dumps({key: value for key, value in manifest.items() if key.endswith("verification")}, indent=2, default=str))
-    return manifest

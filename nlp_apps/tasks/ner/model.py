@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from nlp_apps.layers.crf import CRF
+from nlp_apps.encoders.serialization import InjectedLayersSerialization
 
 
 def padding_mask(inputs):
@@ -13,7 +14,7 @@ def padding_mask(inputs):
 
 
 @keras.saving.register_keras_serializable(package="nlp_apps")
-class SequenceTagger(keras.Model):
+class SequenceTagger(InjectedLayersSerialization, keras.Model):
     """Tags each token, on top of any `nlp_apps.encoders` encoder.
 
     Inputs are what the encoder takes: int `token_ids` (batch, time) with
@@ -117,9 +118,9 @@ class SequenceTagger(keras.Model):
 
     def get_config(self):
         config = super().get_config()
+        config.update(self.injected_layers_config())
         config.update(
             {
-                "encoder": keras.layers.serialize(self.encoder),
                 "num_tags": self.num_tags,
                 "use_crf": self.use_crf,
                 "dropout": self.dropout,
@@ -130,8 +131,3 @@ class SequenceTagger(keras.Model):
         )
         return config
 
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["encoder"] = keras.layers.deserialize(config["encoder"])
-        return cls(**config)

@@ -1,12 +1,27 @@
 """Turns raw strings (or pre-split tokens) into the sequence tagger's inputs, in-graph."""
 
+import json
+from pathlib import Path
+
 import keras
 import tensorflow as tf
+
+from nlp_apps.data.columns import ragged_rows
+from nlp_apps.text.char_lookup import build_alphabet
+from nlp_apps.text.vocabulary import Vocabulary
 
 from nlp_apps.text.case_features import CaseFeatures
 from nlp_apps.text.char_lookup import CharLookup
 from nlp_apps.text.token_lookup import TokenLookup
 from nlp_apps.text.word_tokenizer import WordTokenizer
+
+
+# The model inputs `call` and `features_from_tokens` return.
+FEATURE_KEYS = ("token_ids", "char_ids", "case_ids")
+VOCABULARY_FILE = "vocabulary.txt"
+ALPHABET_FILE = "alphabet.json"
+TAGS_FILE = "tags.json"
+OPTIONS_FILE = "preprocessor.json"
 
 
 @keras.saving.register_keras_serializable(package="nlp_apps")
@@ -26,12 +41,19 @@ class NERPreprocessor(keras.layers.Layer):
         normalize_digits: bool. Map every digit to "0" for the word lookup,
             so numbers share embeddings.
         max_chars_per_token: int. Longer tokens are truncated for char features.
+        tag_names: list of the tag names in tag-id order (training scheme),
+            "O" first so that padding decodes to the harmless tag.
+
+    `from_training_data` makes one from training sentences; `save(folder)` / `load(folder)`
+    keep the vocabulary, alphabet, tag names and these options together, so a
+    trained run describes its own preprocessing.
     """
 
-    def __init__(self, vocabulary, alphabet, lowercase=False, normalize_digits=True, max_chars_per_token=20, **kwargs):
+    def __init__(self, vocabulary, alphabet, lowercase=False, normalize_digits=True, max_chars_per_token=20, tag_names=(), **kwargs):
         super().__init__(**kwargs)
         self.vocabulary = list(vocabulary)
         self.alphabet = list(alphabet)
+        self.tag_names = list(tag_names)
         self.lowercase = lowercase
         self.normalize_digits = normalize_digits
         self.max_chars_per_token = max_chars_per_token
@@ -39,6 +61,41 @@ class NERPreprocessor(keras.layers.Layer):
         self.token_lookup = TokenLookup(self.vocabulary)
         self.char_lookup = CharLookup(self.alphabet, max_chars_per_token=max_chars_per_token)
         self.case_features = CaseFeatures()
+
+    @classmethod
+    def from_training_data(cls, tokens, tags, lowercase=False, max_chars_per_token=20, max_vocabulary_size=50000, min_frequency=1):
+        """From training sentences: `tokens` and `tags` (training scheme) are lists of lists of strings."""
+        probe = cls(["[PAD]", "[UNK]"], [], lowercase=lowercase)
+        normalized = probe.normalize_words(ragged_rows(tokens)).to_list()
+        words = [[token.decode("utf-8") for token in sentence] for sentence in normalized]
+        vocabulary = Vocabulary.build(words, max_size=max_vocabulary_size, min_frequency=min_frequency)
+        alphabet = build_alphabet([token for sentence in tokens for token in sentence])
+        tag_names = ["O"] + sorted({tag for sentence in tags for tag in sentence} - {"O"})
+        return cls(vocabulary.tokens, alphabet, lowercase=lowercase, max_chars_per_token=max_chars_per_token, tag_names=tag_names)
+
+    def options(self) -> dict:
+        return {"lowercase": self.lowercase, "normalize_digits": self.normalize_digits, "max_chars_per_token": self.max_chars_per_token}
+
+    def save(self, folder) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        Vocabulary(self.vocabulary[2:]).save(folder / VOCABULARY_FILE)
+        (folder / ALPHABET_FILE).write_text(json.dumps(self.alphabet, ensure_ascii=False), encoding="utf-8")
+        (folder / TAGS_FILE).write_text(json.dumps(self.tag_names), encoding="utf-8")
+        (folder / OPTIONS_FILE).write_text(json.dumps(self.options(), indent=2), encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder) -> "NERPreprocessor":
+        folder = Path(folder)
+        options_path = folder / OPTIONS_FILE
+        if not options_path.is_file():
+            raise ValueError(f"{options_path}: missing; train the NER pipeline first (or retrain a run made before options were saved)")
+        return cls(
+            Vocabulary.load(folder / VOCABULARY_FILE).tokens,
+            json.loads((folder / ALPHABET_FILE).read_text(encoding="utf-8")),
+            tag_names=json.loads((folder / TAGS_FILE).read_text(encoding="utf-8")),
+            **json.loads(options_path.read_text(encoding="utf-8")),
+        )
 
     def normalize_words(self, tokens):
         """The word form used for the vocabulary (lower-cased / digits folded as configured)."""
@@ -73,6 +130,7 @@ class NERPreprocessor(keras.layers.Layer):
                 "lowercase": self.lowercase,
                 "normalize_digits": self.normalize_digits,
                 "max_chars_per_token": self.max_chars_per_token,
+                "tag_names": self.tag_names,
             }
         )
         return config

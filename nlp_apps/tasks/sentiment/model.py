@@ -5,10 +5,11 @@ from keras import ops
 
 from nlp_apps.layers.attention_pooling import AttentionPooling
 from nlp_apps.layers.rnn_stack import RNNStack
+from nlp_apps.encoders.serialization import InjectedLayersSerialization
 
 
 @keras.saving.register_keras_serializable(package="nlp_apps")
-class SentimentClassifier(keras.Model):
+class SentimentClassifier(InjectedLayersSerialization, keras.Model):
     """Classifies documents; a hierarchical attention network (Yang et al., 2016) by default.
 
     Input: int `token_ids` `(batch, sentences, words)`, 0 = padding, with
@@ -182,9 +183,9 @@ class SentimentClassifier(keras.Model):
 
     def get_config(self):
         config = super().get_config()
+        config.update(self.injected_layers_config())
         config.update(
             {
-                "encoder": keras.layers.serialize(self.encoder),
                 "num_classes": self.num_classes,
                 "hierarchical": self.hierarchical,
                 "sentence_units": self.sentence_units,
@@ -196,8 +197,3 @@ class SentimentClassifier(keras.Model):
         )
         return config
 
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["encoder"] = keras.layers.deserialize(config["encoder"])
-        return cls(**config)

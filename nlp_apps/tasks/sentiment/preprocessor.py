@@ -1,15 +1,24 @@
 """Turns raw reviews into the sentiment classifier's (batch, sentences, words) ids, in-graph."""
 
+import json
+from pathlib import Path
+
 import keras
 import tensorflow as tf
 import tensorflow_text
 
 from nlp_apps.text import _graph_utils
+from nlp_apps.text.vocabulary import Vocabulary
 from nlp_apps.text.token_lookup import TokenLookup
 from nlp_apps.text.word_tokenizer import WordTokenizer
 
 # HTML line breaks (IMDB reviews hold "<br /><br />" between paragraphs).
 LINE_BREAK_MARKUP = r"(?i)<br\s*/?>"
+# Documents are split in chunks, so 25k IMDB reviews never sit in one graph call.
+SPLIT_CHUNK = 1000
+VOCABULARY_FILE = "vocabulary.txt"
+LABELS_FILE = "labels.json"
+OPTIONS_FILE = "preprocessor.json"
 # Sentence-final punctuation (with closing quotes/brackets) followed by whitespace.
 SENTENCE_END = r"([.!?]+[\"'\)\]]*)[\p{Z}\p{Cc}]+"
 
@@ -43,20 +52,76 @@ class SentimentPreprocessor(keras.layers.Layer):
         lowercase: bool. Look words up lower-cased.
         max_sentences: int. Sentences kept per document (0 = all).
         max_words_per_sentence: int. Words kept per sentence (0 = all).
+        label_names: list of the class names in class-id order.
+
+    `from_training_data` makes one from training documents; `save(folder)` / `load(folder)`
+    keep the vocabulary, labels and these options together, so a trained run
+    describes its own preprocessing.
     """
 
-    def __init__(self, vocabulary, lowercase=True, max_sentences=0, max_words_per_sentence=0, **kwargs):
+    def __init__(self, vocabulary, lowercase=True, max_sentences=0, max_words_per_sentence=0, label_names=(), **kwargs):
         super().__init__(**kwargs)
         for name, value in (("max_sentences", max_sentences), ("max_words_per_sentence", max_words_per_sentence)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"text.{name}: expected an integer >= 0, got {value!r}")
         self.vocabulary = list(vocabulary)
+        self.label_names = [str(name) for name in label_names]
         self.lowercase = bool(lowercase)
         self.max_sentences = max_sentences
         self.max_words_per_sentence = max_words_per_sentence
         self.word_tokenizer = WordTokenizer()
         self.token_lookup = TokenLookup(self.vocabulary)
         _graph_utils.configure_string_layer(self)
+
+    @classmethod
+    def from_training_data(cls, texts, labels, label_names=(), lowercase=True, max_sentences=0, max_words_per_sentence=0,
+              max_vocabulary_size=50000, min_frequency=1, label_field="data.label_column"):
+        """From training documents and their labels; `label_names` fixes the class order (else the sorted labels)."""
+        options = {"lowercase": lowercase, "max_sentences": max_sentences, "max_words_per_sentence": max_words_per_sentence}
+        probe = cls(["[PAD]", "[UNK]"], **options)
+        words = probe.normalize_words(probe.split_many(texts).flat_values).numpy()
+        # One "sentence" per document is enough for counting word frequencies.
+        vocabulary = Vocabulary.build(
+            [[word.decode("utf-8") for word in words]], max_size=max_vocabulary_size, min_frequency=min_frequency
+        )
+        label_names = [str(label) for label in label_names] or sorted(set(labels))
+        if len(label_names) < 2:
+            raise ValueError(f"{label_field}: the training data has only the label(s) {label_names}; need at least 2")
+        return cls(vocabulary.tokens, label_names=label_names, **options)
+
+    def options(self) -> dict:
+        return {"lowercase": self.lowercase, "max_sentences": self.max_sentences, "max_words_per_sentence": self.max_words_per_sentence}
+
+    def save(self, folder) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        Vocabulary(self.vocabulary[2:]).save(folder / VOCABULARY_FILE)
+        (folder / LABELS_FILE).write_text(json.dumps(self.label_names), encoding="utf-8")
+        (folder / OPTIONS_FILE).write_text(json.dumps(self.options(), indent=2), encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder) -> "SentimentPreprocessor":
+        folder = Path(folder)
+        options_path = folder / OPTIONS_FILE
+        if not options_path.is_file():
+            raise ValueError(f"{options_path}: missing; train the sentiment pipeline first (or retrain a run made before options were saved)")
+        return cls(
+            Vocabulary.load(folder / VOCABULARY_FILE).tokens,
+            label_names=json.loads((folder / LABELS_FILE).read_text(encoding="utf-8")),
+            **json.loads(options_path.read_text(encoding="utf-8")),
+        )
+
+    def without_truncation(self) -> "SentimentPreprocessor":
+        """The same preprocessing with every sentence and word kept (explanations show the cut-off text too)."""
+        return type(self)(self.vocabulary, label_names=self.label_names, **dict(self.options(), max_sentences=0, max_words_per_sentence=0))
+
+    def split_many(self, texts) -> tf.RaggedTensor:
+        """Ragged words `(documents, None, None)` of a Python list of texts, split in chunks."""
+        parts = [
+            self.split_documents(tf.constant(texts[start : start + SPLIT_CHUNK], dtype=tf.string))[0]
+            for start in range(0, len(texts), SPLIT_CHUNK)
+        ]
+        return tf.concat(parts, axis=0) if len(parts) > 1 else parts[0]
 
     def normalize_words(self, words):
         """The word form used for the vocabulary."""
@@ -97,6 +162,7 @@ class SentimentPreprocessor(keras.layers.Layer):
                 "lowercase": self.lowercase,
                 "max_sentences": self.max_sentences,
                 "max_words_per_sentence": self.max_words_per_sentence,
+                "label_names": self.label_names,
             }
         )
         return config

@@ -1,6 +1,11 @@
-"""Sentiment pipeline: train, evaluate, predict (with attention explanations) and export a document classifier."""
+"""Sentiment: a hierarchical attention network (or flat BiLSTM) over documents, with attention explanations.
 
-import json
+Documents are split into sentences and words in the graph
+(`SentimentPreprocessor`); the model attends over the words of each
+sentence, then over the sentences. Dev accuracy after each epoch keeps the
+best model; `predict --explain DIR` writes the attention as HTML and PNG.
+"""
+
 import time
 from pathlib import Path
 
@@ -15,19 +20,15 @@ from nlp_apps.data.files import resolve_data_path
 from nlp_apps.data.sample_data import resolve_data_dir
 from nlp_apps.data.splits import cross_validation_fold, train_dev_split
 from nlp_apps.data.text_classification_reader import read_text_classification
+from nlp_apps.data.unknown_word_dropout import replace_with_unknown
 from nlp_apps.encoders.registry import build_encoder
-from nlp_apps.tasks.sentiment_classifier import SentimentClassifier
-from nlp_apps.tasks.sentiment_preprocessor import SentimentPreprocessor
-from nlp_apps.text.vocabulary import Vocabulary
-from nlp_apps.training.callbacks import build_callbacks
-from nlp_apps.training.distribution import get_strategy, set_precision_policy
-from nlp_apps.training.fit import bucketed_batches, fit_timed
+from nlp_apps.tasks.base import Task, TFLiteExport, TrainingInputs
+from nlp_apps.tasks.sentiment import export as sentiment_export
+from nlp_apps.tasks.sentiment.model import SentimentClassifier
+from nlp_apps.tasks.sentiment.preprocessor import SentimentPreprocessor
+from nlp_apps.training.fit import bucketed_batches
 from nlp_apps.training.optimizers import build_optimizer
-from nlp_apps.training.run_directory import prepare_run_dir, require_trained_model
 
-ASSETS_DIR = "assets"
-# Documents are preprocessed in chunks, so 25k IMDB reviews never sit in one graph call.
-PREPROCESS_CHUNK = 1000
 # Marks each example's number of words, so batches are bucketed by document length.
 LENGTH_KEY = "word_count"
 
@@ -105,62 +106,12 @@ def _cross_validation_fold(config: PipelineConfig):
     return cross_validation_fold(dataset, data.cv_folds, data.cv_fold, seed=data.split_seed, stratify_column="label")
 
 
-class SentimentAssets:
-    """Vocabulary and label names of a trained classifier, saved beside it."""
-
-    def __init__(self, vocabulary: Vocabulary, label_names: list[str]):
-        self.vocabulary = vocabulary
-        self.label_names = label_names
-
-    def save(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        self.vocabulary.save(folder / "vocabulary.txt")
-        (folder / "labels.json").write_text(json.dumps(self.label_names), encoding="utf-8")
-
-    @classmethod
-    def load(cls, folder: Path) -> "SentimentAssets":
-        return cls(Vocabulary.load(folder / "vocabulary.txt"), json.loads((folder / "labels.json").read_text(encoding="utf-8")))
-
-
-def make_preprocessor(config: PipelineConfig, vocabulary_tokens: list[str]) -> SentimentPreprocessor:
-    return SentimentPreprocessor(
-        vocabulary_tokens,
-        lowercase=config.text.lowercase,
-        max_sentences=config.text.max_sentences,
-        max_words_per_sentence=config.text.max_words_per_sentence,
-    )
-
-
-def split_texts(preprocessor: SentimentPreprocessor, texts: list[str]) -> tf.RaggedTensor:
-    """Ragged words `(documents, None, None)` of many texts, in chunks."""
-    parts = [
-        preprocessor.split_documents(tf.constant(texts[start : start + PREPROCESS_CHUNK], dtype=tf.string))[0]
-        for start in range(0, len(texts), PREPROCESS_CHUNK)
-    ]
-    return tf.concat(parts, axis=0) if len(parts) > 1 else parts[0]
-
-
-def build_assets(config: PipelineConfig, train_texts: list[str], train_labels: list[str]) -> SentimentAssets:
-    probe = make_preprocessor(config, ["[PAD]", "[UNK]"])
-    words = probe.normalize_words(split_texts(probe, train_texts).flat_values).numpy()
-    # One "sentence" per document is enough for counting word frequencies.
-    vocabulary = Vocabulary.build(
-        [[word.decode("utf-8") for word in words]],
-        max_size=config.text.max_vocabulary_size,
-        min_frequency=config.text.min_frequency,
-    )
-    label_names = [str(label) for label in config.data.labels] or sorted(set(train_labels))
-    if len(label_names) < 2:
-        raise ValueError(f"data.{config.data.label_column}: the training data has only the label(s) {label_names}; need at least 2")
-    return SentimentAssets(vocabulary, label_names)
-
-
-def encode_documents(preprocessor: SentimentPreprocessor, texts: list[str], labels: list[str] | None, label_names: list[str]) -> dict:
+def encode_documents(preprocessor: SentimentPreprocessor, texts: list[str], labels: list[str] | None) -> dict:
     """Ragged ids `(documents, None, None)`, word counts and (optionally) label ids for whole splits."""
-    token_ids = preprocessor.ids_from_words(split_texts(preprocessor, texts))
+    token_ids = preprocessor.ids_from_words(preprocessor.split_many(texts))
     features = {"token_ids": token_ids}
     if labels is not None:
-        index = {name: position for position, name in enumerate(label_names)}
+        index = {name: position for position, name in enumerate(preprocessor.label_names)}
         unknown = sorted(set(labels) - set(index))
         if unknown:
             raise ValueError(f"labels not seen in training data: {', '.join(unknown)}")
@@ -188,7 +139,7 @@ def _length_markers(counts: np.ndarray) -> tf.RaggedTensor:
 
 
 def training_batches(config: PipelineConfig, features: dict, shuffle: bool):
-    """Shuffled batches bucketed by the number of words of each document."""
+    """Batches bucketed by the number of words of each document (shuffled, with word dropout, for training)."""
     counts = word_counts(features["token_ids"])
     batches = bucketed_batches(
         config.train,
@@ -201,17 +152,6 @@ def training_batches(config: PipelineConfig, features: dict, shuffle: bool):
     if shuffle and config.model.unknown_word_dropout > 0:
         batches = batches.map(replace_with_unknown(config.model.unknown_word_dropout, config.train.seed))
     return batches.prefetch(tf.data.AUTOTUNE)
-
-
-def replace_with_unknown(probability: float, seed: int):
-    """A tf.data map that swaps real word ids for [UNK] (id 1) at random, so [UNK] gets trained."""
-    generator = tf.random.Generator.from_seed(seed)
-
-    def replace(token_ids, labels):
-        drop = (generator.uniform(tf.shape(token_ids)) < probability) & (token_ids > 1)
-        return tf.where(drop, tf.ones_like(token_ids), token_ids), labels
-
-    return replace
 
 
 def predict_probabilities(model: SentimentClassifier, token_ids: tf.RaggedTensor, batch_size: int = 64) -> np.ndarray:
@@ -229,121 +169,7 @@ def predict_probabilities(model: SentimentClassifier, token_ids: tf.RaggedTensor
     return unsorted
 
 
-# ----------------------------------------------------------------------------- model
-
-
-def build_model(config: PipelineConfig, assets: SentimentAssets) -> SentimentClassifier:
-    encoder_config = config.model.encoder
-    encoder = build_encoder(encoder_config, vocabulary_size=len(assets.vocabulary))
-    return SentimentClassifier(
-        encoder,
-        num_classes=len(assets.label_names),
-        hierarchical=config.model.hierarchical,
-        sentence_units=config.model.sentence_units or encoder_config.units,
-        sentence_cell_type=encoder_config.cell_type,
-        sentence_bidirectional=encoder_config.bidirectional,
-        attention_units=config.model.attention_units,
-        dropout=config.model.dropout,
-    )
-
-
-def compile_model(model: SentimentClassifier, config: PipelineConfig) -> None:
-    model.compile(
-        optimizer=build_optimizer(config.train),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-    )
-
-
-def _limit(dataset, count):
-    return dataset.select(range(min(count, len(dataset)))) if count > 0 else dataset
-
-
-def train(config: PipelineConfig, resume: bool = False) -> dict:
-    set_precision_policy(config.train)
-    keras.utils.set_random_seed(config.train.seed)
-    run_dir = prepare_run_dir(config, resume)
-    train_data = _limit(read_split(config, "train"), config.data.max_train_examples)
-    dev_data = read_split(config, "dev")
-    train_texts, train_labels = column(train_data, "text"), column(train_data, "label")
-    assets_dir = run_dir / ASSETS_DIR
-    if resume:
-        assets = SentimentAssets.load(assets_dir)
-    else:
-        assets = build_assets(config, train_texts, train_labels)
-        assets.save(assets_dir)
-    preprocessor = make_preprocessor(config, assets.vocabulary.tokens)
-    train_features = encode_documents(preprocessor, train_texts, train_labels, assets.label_names)
-    dev_features = encode_documents(preprocessor, column(dev_data, "text"), column(dev_data, "label"), assets.label_names)
-
-    strategy = get_strategy(config.train.distribution_strategy)
-    with strategy.scope():
-        model = build_model(config, assets)
-        # Built up front: BackupAndRestore needs the variables before fit() starts.
-        model.build((None, None, None))
-        compile_model(model, config)
-    callbacks = build_callbacks(run_dir, config.train, resume, monitor="val_accuracy", mode="max")
-    history, seconds = fit_timed(
-        model, config.train, training_batches(config, train_features, shuffle=True), callbacks,
-        validation_batches=training_batches(config, dev_features, shuffle=False),
-    )
-    epochs_run = len(history.epoch)
-    dev_accuracy = [100.0 * value for value in history.history.get("val_accuracy", [])]
-    summary = {
-        "train_seconds": seconds,
-        "train_documents": len(train_data),
-        "train_words": int(word_counts(train_features["token_ids"]).sum()),
-        "epochs_run": epochs_run,
-        "best_dev_accuracy": max(dev_accuracy, default=0.0),
-        "dev_accuracy_per_epoch": dev_accuracy,
-        # Includes the per-epoch dev evaluation, as a user's training run does.
-        "docs_per_s": len(train_data) * epochs_run / seconds,
-    }
-    (run_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
-    print(f"trained in {seconds:.1f} s; best model: {run_dir / 'best.keras'}")
-    return summary
-
-
-# ----------------------------------------------------------------------------- inference
-
-
-def load_trained(config: PipelineConfig):
-    model_path = require_trained_model(config)
-    model = keras.saving.load_model(model_path)
-    assets = SentimentAssets.load(config.run_dir() / ASSETS_DIR)
-    return model, assets, make_preprocessor(config, assets.vocabulary.tokens)
-
-
-def evaluate(config: PipelineConfig, split: str = "test") -> dict:
-    model, assets, preprocessor = load_trained(config)
-    data = read_split(config, split)
-    features = encode_documents(preprocessor, column(data, "text"), column(data, "label"), assets.label_names)
-    started = time.perf_counter()
-    probabilities = predict_probabilities(model, features["token_ids"])
-    seconds = time.perf_counter() - started
-    predicted = probabilities.argmax(axis=-1)
-    gold = features["label"]
-    per_class = {}
-    for index, name in enumerate(assets.label_names):
-        true_positives = int(((predicted == index) & (gold == index)).sum())
-        precision = true_positives / max(int((predicted == index).sum()), 1)
-        recall = true_positives / max(int((gold == index).sum()), 1)
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_class[name] = {"precision": 100 * precision, "recall": 100 * recall, "f1": 100 * f1, "support": int((gold == index).sum())}
-    scores = {
-        "accuracy": 100.0 * float((predicted == gold).mean()),
-        "documents": len(gold),
-        "per_class": per_class,
-        "docs_per_s": len(gold) / seconds,
-    }
-    print(f"{split}: accuracy {scores['accuracy']:.2f} on {len(gold)} documents")
-    for name, values in per_class.items():
-        print(f"  {name}: precision {values['precision']:.2f} recall {values['recall']:.2f} f1 {values['f1']:.2f} ({values['support']})")
-    (config.run_dir() / f"eval_{split}.json").write_text(json.dumps(scores, indent=2))
-    return scores
-
-
-def classify_texts(model, assets: SentimentAssets, preprocessor: SentimentPreprocessor, texts: list[str]) -> list[dict]:
+def classify_texts(model, preprocessor: SentimentPreprocessor, texts: list[str]) -> list[dict]:
     """Label, probabilities and both attention maps for raw texts."""
     pieces = preprocessor(tf.constant(texts, dtype=tf.string))
     outputs = model.predict_with_attention(pieces["token_ids"])
@@ -358,9 +184,9 @@ def classify_texts(model, assets: SentimentAssets, preprocessor: SentimentPrepro
         results.append(
             {
                 "text": text,
-                "label": assets.label_names[best],
+                "label": preprocessor.label_names[best],
                 "probability": float(probabilities[row, best]),
-                "probabilities": {name: float(p) for name, p in zip(assets.label_names, probabilities[row])},
+                "probabilities": {name: float(p) for name, p in zip(preprocessor.label_names, probabilities[row])},
                 "sentences": sentences,
                 "words": words,
                 "sentence_attention": [float(sentence_attention[row, s]) for s in range(len(words))],
@@ -370,30 +196,141 @@ def classify_texts(model, assets: SentimentAssets, preprocessor: SentimentPrepro
     return results
 
 
-def predict(config: PipelineConfig, texts: list[str], output_format: str = "text", explain_dir=None) -> list[dict]:
-    model, assets, preprocessor = load_trained(config)
-    results = classify_texts(model, assets, preprocessor, texts)
-    if explain_dir:
-        from nlp_apps.tasks.sentiment_explain import write_explanations
+# ----------------------------------------------------------------------------- the task
 
-        # The explanation shows every word, also those cut off by truncation (in grey).
-        full = make_preprocessor(config, assets.vocabulary.tokens)
-        full.max_sentences = full.max_words_per_sentence = 0
-        paths = write_explanations(results, full, Path(explain_dir))
-        for result, (html_path, png_path) in zip(results, paths):
-            result["explanation_html"], result["explanation_png"] = str(html_path), str(png_path)
-    for result in results:
+
+class SentimentTask(Task):
+    name = "sentiment"
+    preprocessor_class = SentimentPreprocessor
+    monitor = "val_accuracy"
+    predict_options = ("explain_dir",)
+
+    # ---------------------------------------------------------------- data and model
+
+    def read_split(self, split: str):
+        return read_split(self.config, split)
+
+    def build_preprocessor(self, train_data) -> SentimentPreprocessor:
+        text, data = self.config.text, self.config.data
+        return SentimentPreprocessor.from_training_data(
+            column(train_data, "text"), column(train_data, "label"), label_names=data.labels,
+            lowercase=text.lowercase, max_sentences=text.max_sentences, max_words_per_sentence=text.max_words_per_sentence,
+            max_vocabulary_size=text.max_vocabulary_size, min_frequency=text.min_frequency,
+            label_field=f"data.{data.label_column}",
+        )
+
+    def prepare_training(self, preprocessor, train_data, dev_data) -> TrainingInputs:
+        train_features = encode_documents(preprocessor, column(train_data, "text"), column(train_data, "label"))
+        dev_features = encode_documents(preprocessor, column(dev_data, "text"), column(dev_data, "label"))
+        facts = {"train_documents": len(train_data), "train_words": int(word_counts(train_features["token_ids"]).sum())}
+        return TrainingInputs(
+            training_batches(self.config, train_features, shuffle=True),
+            validation_batches=training_batches(self.config, dev_features, shuffle=False),
+            facts=facts,
+        )
+
+    def build_model(self, preprocessor) -> SentimentClassifier:
+        model_config = self.config.model
+        encoder_config = model_config.encoder
+        encoder = build_encoder(encoder_config, vocabulary_size=len(preprocessor.vocabulary))
+        return SentimentClassifier(
+            encoder,
+            num_classes=len(preprocessor.label_names),
+            hierarchical=model_config.hierarchical,
+            sentence_units=model_config.sentence_units or encoder_config.units,
+            sentence_cell_type=encoder_config.cell_type,
+            sentence_bidirectional=encoder_config.bidirectional,
+            attention_units=model_config.attention_units,
+            dropout=model_config.dropout,
+        )
+
+    def build_variables(self, model) -> None:
+        model.build((None, None, None))
+
+    def compile_model(self, model) -> None:
+        model.compile(
+            optimizer=build_optimizer(self.config.train),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        )
+
+    def training_summary(self, history, seconds, inputs) -> dict:
+        dev_accuracy = [100.0 * value for value in history.history.get("val_accuracy", [])]
+        return {
+            **inputs.facts,
+            "best_dev_accuracy": max(dev_accuracy, default=0.0),
+            "dev_accuracy_per_epoch": dev_accuracy,
+            # Includes the per-epoch dev evaluation, as a user's training run does.
+            "docs_per_s": inputs.facts["train_documents"] * len(history.epoch) / seconds,
+        }
+
+    # ---------------------------------------------------------------- inference
+
+    def evaluate_run(self, run, split: str, **options) -> dict:
+        data = self.read_split(split)
+        features = encode_documents(run.preprocessor, column(data, "text"), column(data, "label"))
+        started = time.perf_counter()
+        probabilities = predict_probabilities(run.model, features["token_ids"])
+        seconds = time.perf_counter() - started
+        predicted = probabilities.argmax(axis=-1)
+        gold = features["label"]
+        per_class = {}
+        for index, name in enumerate(run.preprocessor.label_names):
+            true_positives = int(((predicted == index) & (gold == index)).sum())
+            precision = true_positives / max(int((predicted == index).sum()), 1)
+            recall = true_positives / max(int((gold == index).sum()), 1)
+            f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+            per_class[name] = {"precision": 100 * precision, "recall": 100 * recall, "f1": 100 * f1, "support": int((gold == index).sum())}
+        scores = {
+            "accuracy": 100.0 * float((predicted == gold).mean()),
+            "documents": len(gold),
+            "per_class": per_class,
+            "docs_per_s": len(gold) / seconds,
+        }
+        print(f"{split}: accuracy {scores['accuracy']:.2f} on {len(gold)} documents")
+        for name, values in per_class.items():
+            print(f"  {name}: precision {values['precision']:.2f} recall {values['recall']:.2f} f1 {values['f1']:.2f} ({values['support']})")
+        return scores
+
+    def predict_run(self, run, texts: list[str], explain_dir=None) -> list[dict]:
+        results = classify_texts(run.model, run.preprocessor, texts)
+        if explain_dir:
+            from nlp_apps.tasks.sentiment.explain import write_explanations
+
+            # The explanation shows every word, also those cut off by truncation (in grey).
+            paths = write_explanations(results, run.preprocessor.without_truncation(), Path(explain_dir))
+            for result, (html_path, png_path) in zip(results, paths):
+                result["explanation_html"], result["explanation_png"] = str(html_path), str(png_path)
+        return results
+
+    def format_prediction(self, result: dict, output_format: str) -> str:
         if output_format == "json":
-            print(json.dumps({key: value for key, value in result.items() if key not in ("words", "word_attention")}, ensure_ascii=False))
-        else:
-            print(f"{result['label']}\t{result['probability']:.3f}\t{result['text'][:80]}")
-            if "explanation_html" in result:
-                print(f"  explanation: {result['explanation_html']} {result['explanation_png']}")
-    return results
+            return super().format_prediction({key: value for key, value in result.items() if key not in ("words", "word_attention")}, output_format)
+        line = f"{result['label']}\t{result['probability']:.3f}\t{result['text'][:80]}"
+        if "explanation_html" in result:
+            line += f"\n  explanation: {result['explanation_html']} {result['explanation_png']}"
+        return line
 
+    # ---------------------------------------------------------------- export
 
-def export(config: PipelineConfig) -> dict:
-    from nlp_apps.tasks.sentiment_export import export_classifier
+    def export_info(self, run) -> dict:
+        preprocessor = run.preprocessor
+        return {
+            "label_names": preprocessor.label_names,
+            "hierarchical": run.config.model.hierarchical,
+            "max_sentences": preprocessor.max_sentences,
+            "max_words_per_sentence": preprocessor.max_words_per_sentence,
+            "tflite_input_shape": [1, *sentiment_export.tflite_shape(preprocessor)],
+        }
 
-    model, assets, preprocessor = load_trained(config)
-    return export_classifier(config, model, assets, preprocessor)
+    def serving_module(self, run):
+        module = sentiment_export.SentimentServingModule(run.model, run.preprocessor, run.preprocessor.label_names)
+        return module, {"serving_default": module.serving_default}
+
+    def saved_model_checks(self) -> dict:
+        return {"serving_default": ({"texts": np.array(sentiment_export.VERIFICATION_TEXTS, dtype=object)}, 1e-5)}
+
+    def tflite_export(self, run) -> TFLiteExport:
+        num_sentences, num_words = sentiment_export.tflite_shape(run.preprocessor)
+        token_ids = sentiment_export.fixed_size_ids(run.preprocessor, sentiment_export.VERIFICATION_TEXTS[:1], num_sentences, num_words)
+        return TFLiteExport(sentiment_export.tflite_function(run.model, num_sentences, num_words), "model", {"token_ids": token_ids})

@@ -1,22 +1,14 @@
-"""Export of a trained translator: `.keras`, a string-to-string SavedModel and a fixed-length TFLite model.
+"""What the translation task exports: a string-to-string SavedModel module and a fixed-length TFLite function.
 
-Every artifact goes through `nlp_apps.export.exporter` and is verified in a
-fresh process against the Keras model.
+`TranslationTask` (task.py) runs them through the shared export loop of `Task.export`.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import tensorflow as tf
 
-from nlp_apps.config import PipelineConfig
-from nlp_apps.export.atomic import atomic_output_file
-from nlp_apps.export.exporter import export_keras, export_saved_model, export_tflite, prepare_export_dir, write_export_manifest
-from nlp_apps.export.verify import verify_saved_model, verify_tflite
-from nlp_apps.tasks.translation_inference import TranslationInference
+from nlp_apps.tasks.translation.inference import TranslationInference
 
 VERIFICATION_TEXTS = [
     "A man is riding a bicycle.",
@@ -86,60 +78,3 @@ def tflite_source_ids(inference: TranslationInference, text: str, max_source: in
     ids = inference.preprocessor.encode_source(tf.constant([text])).to_tensor().numpy()[:, :max_source]
     ids[0, -1] = 3 if ids.shape[1] == max_source else ids[0, -1]  # a cut sentence still ends with </s>
     return np.pad(ids, [(0, 0), (0, max_source - ids.shape[1])]).astype(np.int32)
-
-
-def export_translator(config: PipelineConfig, inference: TranslationInference) -> dict:
-    """Writes every configured format into the export directory and verifies each one."""
-    formats = config.export.formats
-    export_dir = prepare_export_dir(config.export_dir(), formats, config.export.tflite_quantization)
-    model, preprocessor = inference.model, inference.preprocessor
-    manifest = {
-        "task": "translation",
-        "source_language": config.data.source_language,
-        "target_language": config.data.target_language,
-        "beam_size": config.model.beam_size,
-        "length_penalty": config.model.length_penalty,
-        "artifacts": {},
-    }
-    # The SentencePiece models, for apps that tokenize outside the graph (TFLite).
-    for name, model_bytes in (("source.model", preprocessor.source_model), ("target.model", preprocessor.target_model)):
-        with atomic_output_file(export_dir / name) as temporary:
-            Path(temporary).write_bytes(model_bytes)
-        manifest["artifacts"][name.replace(".", "_")] = name
-    if "keras" in formats:
-        export_keras(model, export_dir / "model.keras")
-        manifest["artifacts"]["keras"] = "model.keras"
-    if "saved_model" in formats:
-        module = TranslationServing(model, preprocessor, config.model.max_decode_length, config.model.beam_size, config.model.length_penalty)
-        path = export_dir / "saved_model"
-        signatures = {
-            "serving_default": module.translate_signature,
-            "translate": module.translate_signature,
-            "translate_greedy": module.translate_greedy_signature,
-        }
-        export_saved_model(module, path, signatures=signatures)
-        manifest["artifacts"]["saved_model"] = "saved_model"
-        if config.export.verify:
-            texts = np.array(VERIFICATION_TEXTS, dtype=object)
-            for signature in ("translate", "translate_greedy"):
-                expected = {key: value.numpy() for key, value in signatures[signature](tf.constant(VERIFICATION_TEXTS)).items()}
-                manifest[f"saved_model_{signature}_verification"] = verify_saved_model(
-                    path, {"text": texts}, expected, signature=signature, atol=1e-4
-                )
-    if "tflite" in formats:
-        function = tflite_translate_function(inference)
-        manifest["tflite_max_source_pieces"] = TFLITE_MAX_SOURCE
-        manifest["tflite_max_target_pieces"] = TFLITE_MAX_TARGET
-        inputs = {"source_ids": tflite_source_ids(inference, VERIFICATION_TEXTS[0])}
-        expected = {key: value.numpy() for key, value in function(tf.constant(inputs["source_ids"])).items()}
-        for quantization in config.export.tflite_quantization:
-            path = export_dir / f"translate_{quantization}.tflite"
-            export_tflite(function, path, quantization=quantization, trackable_obj=model)
-            manifest["artifacts"][f"tflite_{quantization}"] = path.name
-            # The float model must give the same pieces; a quantized one may choose differently.
-            if config.export.verify and quantization == "float32":
-                manifest[f"tflite_{quantization}_verification"] = verify_tflite(path, inputs, expected, atol=0)
-    write_export_manifest(export_dir, manifest)
-    print(f"exported to {export_dir}: {', '.join(manifest['artifacts'].values())}")
-    print(json.dumps({key: value for key, value in manifest.items() if key.endswith("verification")}, indent=2, default=str))
-    return manifest

@@ -10,7 +10,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from nlp_apps.decoders.attention_decoder import PROJECTION_DTYPES
-from nlp_apps.tasks.translation_preprocessor import TranslationPreprocessor
+from nlp_apps.tasks.translation.preprocessor import TranslationPreprocessor
 
 # Output limit when the config sets none: 2 x source pieces + 10, at most this.
 DEFAULT_MAX_DECODE_LENGTH = 256
@@ -40,7 +40,7 @@ class TranslationInference(tf.Module):
     included).
 
     Args:
-        model: a trained `nlp_apps.tasks.translator.Translator`.
+        model: a trained `nlp_apps.tasks.translation.model.Translator`.
         preprocessor: its `TranslationPreprocessor`.
         max_decode_length: int. Output cap (0 = DEFAULT_MAX_DECODE_LENGTH).
     """

@@ -6,6 +6,7 @@ from keras import ops
 
 from nlp_apps.decoders.attention_decoder import AttentionDecoder
 from nlp_apps.decoders.beam_search import beam_search, greedy_search, sample_search
+from nlp_apps.encoders.serialization import InjectedLayersSerialization
 
 SOURCE_IDS = "source_ids"
 TARGET_IN_IDS = "target_in_ids"
@@ -36,7 +37,7 @@ def label_smoothed_token_losses(targets, logits, label_smoothing=0.0):
 
 
 @keras.saving.register_keras_serializable(package="nlp_apps")
-class Translator(keras.Model):
+class Translator(InjectedLayersSerialization, keras.Model):
     """Encoder-decoder with attention: an `RNNEncoder` and an `AttentionDecoder`.
 
     Inputs of `call`: a dict with `"source_ids"` int `(batch, source_time)`
@@ -69,6 +70,8 @@ class Translator(keras.Model):
         bos_id, eos_id: target start / end ids (sentencepiece convention:
             0 pad, 1 unk, 2 <s>, 3 </s>).
     """
+
+    injected_layers = ("encoder", "decoder")
 
     def __init__(self, encoder, decoder, label_smoothing=0.1, bos_id=2, eos_id=3, **kwargs):
         super().__init__(**kwargs)
@@ -278,10 +281,9 @@ class Translator(keras.Model):
 
     def get_config(self):
         config = super().get_config()
+        config.update(self.injected_layers_config())
         config.update(
             {
-                "encoder": keras.layers.serialize(self.encoder),
-                "decoder": keras.layers.serialize(self.decoder),
                 "label_smoothing": self.label_smoothing,
                 "bos_id": self.bos_id,
                 "eos_id": self.eos_id,
@@ -289,9 +291,3 @@ class Translator(keras.Model):
         )
         return config
 
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["encoder"] = keras.layers.deserialize(config["encoder"])
-        config["decoder"] = keras.layers.deserialize(config["decoder"])
-        return cls(**config)

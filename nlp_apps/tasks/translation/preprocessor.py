@@ -58,7 +58,7 @@ class TranslationPreprocessor:
     # ------------------------------------------------------------------ building and saving
 
     @classmethod
-    def build(cls, sources, targets, vocabulary_size: int, joint: bool = True, max_length: int = 0, seed: int = 1234):
+    def from_training_data(cls, sources, targets, vocabulary_size: int, joint: bool = True, max_length: int = 0, seed: int = 1234):
         """Trains the SentencePiece model(s) on the training sentences."""
         sources, targets = list(sources), list(targets)
         if joint:

@@ -9,7 +9,6 @@ loss under teacher forcing is a poor proxy for translation quality).
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -17,35 +16,24 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nlp_apps.config import PipelineConfig
 from nlp_apps.data.columns import column
 from nlp_apps.data.parallel_splits import read_parallel_split
 from nlp_apps.decoders.attention_decoder import AttentionDecoder
 from nlp_apps.encoders.registry import build_rnn_encoder
+from nlp_apps.export.atomic import atomic_output_file
 from nlp_apps.metrics.bleu import translation_scores
-from nlp_apps.tasks.translation_inference import TranslationInference, check_method, check_projection_dtype
-from nlp_apps.tasks.translation_preprocessor import TranslationPreprocessor
-from nlp_apps.tasks.translator import Translator
-from nlp_apps.training.callbacks import build_callbacks
-from nlp_apps.training.distribution import get_strategy, set_precision_policy
-from nlp_apps.training.fit import bucketed_batches, fit_timed
-from nlp_apps.training.optimizers import build_optimizer
-from nlp_apps.training.run_directory import prepare_run_dir, require_trained_model
+from nlp_apps.tasks.base import Task, TFLiteExport, TrainingInputs
+from nlp_apps.tasks.translation import export as translation_export
+from nlp_apps.tasks.translation.inference import TranslationInference, check_method, check_projection_dtype
+from nlp_apps.tasks.translation.model import Translator
+from nlp_apps.tasks.translation.preprocessor import TranslationPreprocessor
+from nlp_apps.training.fit import bucketed_batches
 
-ASSETS_DIR = "assets"
 # Sentences per translation batch in evaluate / predict (sorted by length first).
 TRANSLATE_BATCH_SIZE = 64
 
 
 # ----------------------------------------------------------------------------- data
-
-
-def read_split(config: PipelineConfig, split: str):
-    return read_parallel_split(config.data, split)
-
-
-def _limit(dataset, count):
-    return dataset.select(range(min(count, len(dataset)))) if count > 0 else dataset
 
 
 def encode_pairs(preprocessor: TranslationPreprocessor, dataset) -> dict:
@@ -65,33 +53,12 @@ def _inputs_and_targets(batch):
     return {"source_ids": batch["source_ids"], "target_in_ids": batch["target_in_ids"]}, batch["target_out_ids"]
 
 
-def training_batches(config: PipelineConfig, features: dict, shuffle: bool):
+def training_batches(config, features: dict, shuffle: bool):
     """Batches bucketed by target length (the decoder loop dominates the cost)."""
     batches = bucketed_batches(
         config.train, features, "target_in_ids", shuffle, shuffle_buffer=config.train.shuffle_buffer
     )
     return batches.map(_inputs_and_targets).prefetch(tf.data.AUTOTUNE)
-
-
-# ----------------------------------------------------------------------------- model
-
-
-def build_model(config: PipelineConfig, preprocessor: TranslationPreprocessor) -> Translator:
-    decoder_config = config.model.decoder
-    encoder = build_rnn_encoder(config.model.encoder, preprocessor.source_vocabulary_size, return_state=True)
-    decoder = AttentionDecoder(
-        vocabulary_size=preprocessor.target_vocabulary_size,
-        embedding_dim=decoder_config.embedding_dim,
-        units=decoder_config.units,
-        num_layers=decoder_config.num_layers,
-        cell_type=decoder_config.cell_type,
-        attention=decoder_config.attention,
-        attention_units=decoder_config.attention_units,
-        input_feeding=decoder_config.input_feeding,
-        tie_embeddings=decoder_config.tie_embeddings,
-        dropout=decoder_config.dropout,
-    )
-    return Translator(encoder, decoder, label_smoothing=config.model.label_smoothing)
 
 
 class DevBLEU(keras.callbacks.Callback):
@@ -118,67 +85,6 @@ class DevBLEU(keras.callbacks.Callback):
         if logs is not None:
             logs["val_bleu"] = bleu
         print(f"\nepoch {epoch + 1}: dev BLEU (greedy) {bleu:.2f}")
-
-
-def train(config: PipelineConfig, resume: bool = False) -> dict:
-    set_precision_policy(config.train)
-    keras.utils.set_random_seed(config.train.seed)
-    run_dir = prepare_run_dir(config, resume)
-    train_data = _limit(read_split(config, "train"), config.data.max_train_examples)
-    dev_data = read_split(config, "dev")
-    assets_dir = run_dir / ASSETS_DIR
-    if resume:
-        preprocessor = TranslationPreprocessor.load(assets_dir)
-    else:
-        preprocessor = TranslationPreprocessor.build(
-            column(train_data, "source"),
-            column(train_data, "target"),
-            config.text.sentencepiece_vocabulary_size,
-            joint=config.text.joint_vocabulary,
-            max_length=config.text.max_length,
-            seed=config.train.seed,
-        )
-        preprocessor.save(assets_dir)
-    train_features = encode_pairs(preprocessor, train_data)
-    dev_features = encode_pairs(preprocessor, dev_data)
-
-    strategy = get_strategy(config.train.distribution_strategy)
-    with strategy.scope():
-        model = build_model(config, preprocessor)
-        # Built up front: BackupAndRestore needs the variables before fit() starts.
-        model({"source_ids": tf.ones([1, 2], tf.int32), "target_in_ids": tf.ones([1, 2], tf.int32)})
-        model.compile(optimizer=build_optimizer(config.train))
-    dev_bleu = DevBLEU(preprocessor, column(dev_data, "source"), column(dev_data, "target"), config.model.max_decode_length)
-    callbacks = [dev_bleu] + build_callbacks(run_dir, config.train, resume, monitor="val_bleu", mode="max")
-    history, seconds = fit_timed(
-        model, config.train, training_batches(config, train_features, shuffle=True), callbacks,
-        validation_batches=training_batches(config, dev_features, shuffle=False),
-    )
-    epochs_run = len(history.epoch)
-    target_tokens = int(train_features["target_out_ids"].row_lengths().numpy().sum())
-    summary = {
-        "train_seconds": seconds,
-        "train_pairs": len(train_data),
-        "epochs_run": epochs_run,
-        "source_vocabulary_size": preprocessor.source_vocabulary_size,
-        "target_vocabulary_size": preprocessor.target_vocabulary_size,
-        "best_dev_bleu_greedy": max(history.history.get("val_bleu", [0.0])),
-        "dev_bleu_curve": dev_bleu.curve,
-        # Includes the per-epoch dev translation, as a user's training run does.
-        "target_tokens_per_s": target_tokens * epochs_run / seconds,
-    }
-    (run_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
-    print(f"trained in {seconds:.1f} s; best model: {run_dir / 'best.keras'}")
-    return summary
-
-
-# ----------------------------------------------------------------------------- inference
-
-
-def load_trained(config: PipelineConfig) -> TranslationInference:
-    model = keras.saving.load_model(require_trained_model(config))
-    preprocessor = TranslationPreprocessor.load(config.run_dir() / ASSETS_DIR)
-    return TranslationInference(model, preprocessor, config.model.max_decode_length)
 
 
 def translate_texts(inference: TranslationInference, texts: list[str], batch_size: int = TRANSLATE_BATCH_SIZE, **options) -> list[dict]:
@@ -208,77 +114,184 @@ def translate_texts(inference: TranslationInference, texts: list[str], batch_siz
     return results
 
 
-def _search_options(config: PipelineConfig, beam_size: int | None = None, method: str | None = None) -> dict:
-    beam_size = config.model.beam_size if beam_size is None else beam_size
-    method = method or ("greedy" if beam_size == 1 else "beam")
-    check_method(method, beam_size)
-    projection_dtype = config.model.output_projection_dtype
-    check_projection_dtype(projection_dtype)
-    return {
-        "beam_size": beam_size,
-        "method": method,
-        "length_penalty": config.model.length_penalty,
-        "projection_dtype": projection_dtype,
-    }
+# ----------------------------------------------------------------------------- the task
 
 
-def evaluate(config: PipelineConfig, split: str = "test", beam_size: int | None = None, inference=None) -> dict:
-    """Corpus BLEU and chrF (sacrebleu) of the translations of a split; writes the hypotheses too."""
-    inference = inference or load_trained(config)
-    data = read_split(config, split)
-    sources, references = column(data, "source"), column(data, "target")
-    options = _search_options(config, beam_size)
-    started = time.perf_counter()
-    results = translate_texts(inference, sources, **options)
-    seconds = time.perf_counter() - started
-    hypotheses = [result["translation"] for result in results]
-    scores = translation_scores(hypotheses, references)
-    scores.update({"split": split, "sentences": len(sources), "sentences_per_s": len(sources) / seconds, **options})
-    name = f"{split}_{options['method']}{options['beam_size'] if options['method'] == 'beam' else ''}"
-    run_dir = config.run_dir()
-    (run_dir / f"hypotheses_{name}.txt").write_text("\n".join(hypotheses) + "\n", encoding="utf-8")
-    (run_dir / f"eval_{name}.json").write_text(json.dumps(scores, indent=2))
-    print(f"{split} ({options['method']}, beam {options['beam_size']}): BLEU {scores['bleu']:.2f} chrF {scores['chrf']:.2f} on {len(sources)} sentences")
-    print(f"  sacrebleu signatures: BLEU {scores['bleu_signature']} | chrF {scores['chrf_signature']}")
-    return scores
+class TranslationTask(Task):
+    name = "translation"
+    preprocessor_class = TranslationPreprocessor
+    monitor = "val_bleu"
+    predict_options = ("plot_attention", "beam_size", "temperature", "top_k", "top_p", "seed")
 
+    # ---------------------------------------------------------------- data and model
 
-def predict(
-    config: PipelineConfig,
-    texts: list[str],
-    output_format: str = "text",
-    plot_attention=None,
-    beam_size: int | None = None,
-    temperature: float | None = None,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    seed: int | None = None,
-) -> list[dict]:
-    """Translates raw texts; sampling when any of temperature / top-k / top-p is given."""
-    inference = load_trained(config)
-    sampling = any(option is not None for option in (temperature, top_k, top_p))
-    options = _search_options(config, beam_size, "sample" if sampling else None)
-    if sampling:
-        options.update(temperature=1.0 if temperature is None else temperature, top_k=top_k or 0,
-                       top_p=1.0 if top_p is None else top_p, seed=seed or 0)
-    results = translate_texts(inference, texts, **options)
-    if plot_attention:
-        from nlp_apps.tasks.translation_attention_plot import save_attention_plots
+    def read_split(self, split: str):
+        return read_parallel_split(self.config.data, split)
 
-        paths = save_attention_plots(results, inference.preprocessor, Path(plot_attention))
-        for result, path in zip(results, paths):
-            result["attention_plot"] = str(path)
-    for result in results:
+    def build_preprocessor(self, train_data) -> TranslationPreprocessor:
+        text = self.config.text
+        return TranslationPreprocessor.from_training_data(
+            column(train_data, "source"),
+            column(train_data, "target"),
+            text.sentencepiece_vocabulary_size,
+            joint=text.joint_vocabulary,
+            max_length=text.max_length,
+            seed=self.config.train.seed,
+        )
+
+    def prepare_training(self, preprocessor, train_data, dev_data) -> TrainingInputs:
+        train_features = encode_pairs(preprocessor, train_data)
+        dev_features = encode_pairs(preprocessor, dev_data)
+        dev_bleu = DevBLEU(preprocessor, column(dev_data, "source"), column(dev_data, "target"), self.config.model.max_decode_length)
+        facts = {
+            "train_pairs": len(train_data),
+            "target_tokens": int(train_features["target_out_ids"].row_lengths().numpy().sum()),
+            "dev_bleu": dev_bleu,
+            "preprocessor": preprocessor,
+        }
+        return TrainingInputs(
+            training_batches(self.config, train_features, shuffle=True),
+            validation_batches=training_batches(self.config, dev_features, shuffle=False),
+            callbacks=[dev_bleu],
+            facts=facts,
+        )
+
+    def build_model(self, preprocessor) -> Translator:
+        model_config = self.config.model
+        decoder_config = model_config.decoder
+        encoder = build_rnn_encoder(model_config.encoder, preprocessor.source_vocabulary_size, return_state=True)
+        decoder = AttentionDecoder(
+            vocabulary_size=preprocessor.target_vocabulary_size,
+            embedding_dim=decoder_config.embedding_dim,
+            units=decoder_config.units,
+            num_layers=decoder_config.num_layers,
+            cell_type=decoder_config.cell_type,
+            attention=decoder_config.attention,
+            attention_units=decoder_config.attention_units,
+            input_feeding=decoder_config.input_feeding,
+            tie_embeddings=decoder_config.tie_embeddings,
+            dropout=decoder_config.dropout,
+        )
+        return Translator(encoder, decoder, label_smoothing=model_config.label_smoothing)
+
+    def build_variables(self, model) -> None:
+        model({"source_ids": tf.ones([1, 2], tf.int32), "target_in_ids": tf.ones([1, 2], tf.int32)})
+
+    def training_summary(self, history, seconds, inputs) -> dict:
+        preprocessor = inputs.facts["preprocessor"]
+        return {
+            "train_pairs": inputs.facts["train_pairs"],
+            "source_vocabulary_size": preprocessor.source_vocabulary_size,
+            "target_vocabulary_size": preprocessor.target_vocabulary_size,
+            "best_dev_bleu_greedy": max(history.history.get("val_bleu", [0.0])),
+            "dev_bleu_curve": inputs.facts["dev_bleu"].curve,
+            # Includes the per-epoch dev translation, as a user's training run does.
+            "target_tokens_per_s": inputs.facts["target_tokens"] * len(history.epoch) / seconds,
+        }
+
+    # ---------------------------------------------------------------- inference
+
+    def inference(self, model, preprocessor) -> TranslationInference:
+        return TranslationInference(model, preprocessor, self.config.model.max_decode_length)
+
+    def search_options(self, beam_size: int | None = None, method: str | None = None) -> dict:
+        model_config = self.config.model
+        beam_size = model_config.beam_size if beam_size is None else beam_size
+        method = method or ("greedy" if beam_size == 1 else "beam")
+        check_method(method, beam_size)
+        check_projection_dtype(model_config.output_projection_dtype)
+        return {
+            "beam_size": beam_size,
+            "method": method,
+            "length_penalty": model_config.length_penalty,
+            "projection_dtype": model_config.output_projection_dtype,
+        }
+
+    def evaluate_run(self, run, split: str, beam_size: int | None = None) -> dict:
+        """Corpus BLEU and chrF (sacrebleu) of the translations of a split; writes the hypotheses too."""
+        data = self.read_split(split)
+        sources, references = column(data, "source"), column(data, "target")
+        options = self.search_options(beam_size)
+        started = time.perf_counter()
+        results = translate_texts(run.inference, sources, **options)
+        seconds = time.perf_counter() - started
+        hypotheses = [result["translation"] for result in results]
+        scores = translation_scores(hypotheses, references)
+        scores.update({"split": split, "sentences": len(sources), "sentences_per_s": len(sources) / seconds, **options})
+        name = self.evaluation_name(split, scores)
+        (run.run_dir / f"hypotheses_{name}.txt").write_text("\n".join(hypotheses) + "\n", encoding="utf-8")
+        print(f"{split} ({options['method']}, beam {options['beam_size']}): BLEU {scores['bleu']:.2f} "
+              f"(lowercased {scores['bleu_lowercase']:.2f}) chrF {scores['chrf']:.2f} on {len(sources)} sentences")
+        print(f"  sacrebleu signatures: BLEU {scores['bleu_signature']} | chrF {scores['chrf_signature']}")
+        return scores
+
+    def evaluation_name(self, split: str, scores: dict) -> str:
+        return f"{split}_{scores['method']}{scores['beam_size'] if scores['method'] == 'beam' else ''}"
+
+    def predict_run(self, run, texts: list[str], plot_attention=None, beam_size=None, temperature=None, top_k=None,
+                    top_p=None, seed=None) -> list[dict]:
+        """Translates raw texts; sampling when any of temperature / top-k / top-p is given."""
+        sampling = any(option is not None for option in (temperature, top_k, top_p))
+        options = self.search_options(beam_size, "sample" if sampling else None)
+        if sampling:
+            options.update(temperature=1.0 if temperature is None else temperature, top_k=top_k or 0,
+                           top_p=1.0 if top_p is None else top_p, seed=seed or 0)
+        results = translate_texts(run.inference, texts, **options)
+        if plot_attention:
+            from nlp_apps.tasks.translation.attention_plot import save_attention_plots
+
+            paths = save_attention_plots(results, run.preprocessor, Path(plot_attention))
+            for result, path in zip(results, paths):
+                result["attention_plot"] = str(path)
+        return results
+
+    def format_prediction(self, result: dict, output_format: str) -> str:
         if output_format == "json":
-            print(json.dumps({key: value for key, value in result.items() if key not in ("attention", "ids")}, ensure_ascii=False))
-        else:
-            print(result["translation"])
-            if "attention_plot" in result:
-                print(f"  attention: {result['attention_plot']}")
-    return results
+            return super().format_prediction({key: value for key, value in result.items() if key not in ("attention", "ids")}, output_format)
+        line = result["translation"]
+        if "attention_plot" in result:
+            line += f"\n  attention: {result['attention_plot']}"
+        return line
 
+    # ---------------------------------------------------------------- export
 
-def export(config: PipelineConfig) -> dict:
-    from nlp_apps.tasks.translation_export import export_translator
+    def export_info(self, run) -> dict:
+        return {
+            "source_language": self.config.data.source_language,
+            "target_language": self.config.data.target_language,
+            "beam_size": self.config.model.beam_size,
+            "length_penalty": self.config.model.length_penalty,
+            "tflite_max_source_pieces": translation_export.TFLITE_MAX_SOURCE,
+            "tflite_max_target_pieces": translation_export.TFLITE_MAX_TARGET,
+        }
 
-    return export_translator(config, load_trained(config))
+    def export_assets(self, run, export_dir: Path, manifest) -> None:
+        # The SentencePiece models, for apps that tokenize outside the graph (TFLite).
+        for name, model_bytes in (("source.model", run.preprocessor.source_model), ("target.model", run.preprocessor.target_model)):
+            with atomic_output_file(export_dir / name) as temporary:
+                Path(temporary).write_bytes(model_bytes)
+            manifest.add(f"assets/{name}", export_dir / name)
+
+    def serving_module(self, run):
+        model_config = self.config.model
+        module = translation_export.TranslationServing(
+            run.model, run.preprocessor, model_config.max_decode_length, model_config.beam_size, model_config.length_penalty
+        )
+        signatures = {
+            "serving_default": module.translate_signature,
+            "translate": module.translate_signature,
+            "translate_greedy": module.translate_greedy_signature,
+        }
+        return module, signatures
+
+    def saved_model_checks(self) -> dict:
+        texts = np.array(translation_export.VERIFICATION_TEXTS, dtype=object)
+        return {"translate": ({"text": texts}, 1e-4), "translate_greedy": ({"text": texts}, 1e-4)}
+
+    def tflite_export(self, run) -> TFLiteExport:
+        inputs = {"source_ids": translation_export.tflite_source_ids(run.inference, translation_export.VERIFICATION_TEXTS[0])}
+        return TFLiteExport(translation_export.tflite_translate_function(run.inference), "translate", inputs)
+
+    def tflite_check(self, quantization: str, expected: dict):
+        # The float model must give the same pieces; a quantized one may choose differently.
+        return (expected, 0) if quantization == "float32" else None

@@ -1,0 +1,366 @@
+"""The Task contract: the train / evaluate / predict / export flow written once, with hooks per task.
+
+A task (NER, sentiment, translation, language modeling) is a subclass of
+`Task` in its own package, `nlp_apps/tasks/<name>/task.py`, beside its
+`model.py`, `preprocessor.py` and `export.py`. The base class owns
+everything that is the same for every task:
+
+- **train**: precision policy and seed, the run directory, the preprocessor
+  (built from the training data, or loaded on `--resume`) saved under
+  `assets/`, the distribution-strategy scope around building and compiling
+  the model, the standard callbacks (checkpoints, resume, TensorBoard,
+  learning-rate schedule, time budget) after the task's dev-metric
+  callbacks, the budgeted `fit`, and `train_summary.json`;
+- **load_trained**: the best model, the preprocessor saved with it, and
+  the run's own resolved config (so predict and export describe the model
+  that was trained, whatever config is given later);
+- **evaluate**: scores of a split written to `eval_<name>.json`;
+- **predict**: the output loop over the task's formats;
+- **export**: the loop over `export.formats` (`.keras`, SavedModel with the
+  task's signatures, TFLite per quantization), fresh-process verification of
+  each artifact, and one manifest schema (`ExportManifest`).
+
+A task implements the hooks below (`NotImplementedError` in the base); the
+shape follows OpenNMT-tf's `Model` (`serve_function`, `tflite_function`,
+`format_prediction`) and tf-models' `base_task.py` (`build_model`,
+`build_inputs`), trimmed to what these tasks need. Adding a task is a folder
+with those four files and one line in `nlp_apps/tasks/registry.py`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+import yaml
+
+from nlp_apps.config import PipelineConfig, from_dict
+from nlp_apps.export.exporter import (
+    ExportManifest,
+    export_keras,
+    export_saved_model,
+    export_tflite,
+    prepare_export_dir,
+)
+from nlp_apps.export.verify import verify_saved_model, verify_tflite
+from nlp_apps.training.callbacks import build_callbacks
+from nlp_apps.training.distribution import get_strategy, set_precision_policy
+from nlp_apps.training.fit import fit_timed
+from nlp_apps.training.optimizers import build_optimizer
+from nlp_apps.training.run_directory import (
+    ASSETS_DIR_NAME,
+    BEST_MODEL_NAME,
+    RESOLVED_CONFIG_NAME,
+    TRAIN_SUMMARY_NAME,
+    prepare_run_dir,
+    require_trained_model,
+)
+
+OUTPUT_FORMATS = ("text", "json")
+# Predict options whose command-line flag is not the option's name.
+OPTION_FLAGS = {"explain_dir": "--explain"}
+
+
+@dataclasses.dataclass
+class TrainingInputs:
+    """What a task prepares for `fit`: batches, its dev-metric callbacks and facts for the summary.
+
+    Attributes:
+        train_batches: `tf.data.Dataset` of `(inputs, targets)`.
+        validation_batches: dataset for Keras' own validation, or None.
+        callbacks: the task's callbacks (dev metrics first: the checkpoint and
+            early stopping monitor what they log).
+        facts: anything `training_summary` needs (token counts, curves).
+    """
+
+    train_batches: object
+    validation_batches: object = None
+    callbacks: list = dataclasses.field(default_factory=list)
+    facts: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class TrainedRun:
+    """A trained model with the preprocessor and resolved config saved beside it.
+
+    `inference` holds the task's inference object where it has one (the
+    translation search, the language model's generator).
+    """
+
+    model: object
+    preprocessor: object
+    config: PipelineConfig
+    run_dir: Path
+    inference: object = None
+
+
+@dataclasses.dataclass
+class TFLiteExport:
+    """A task's TFLite function, its file stem and the inputs its verification runs."""
+
+    function: object
+    file_stem: str
+    inputs: dict
+
+
+class Task:
+    """Base class of every task; see the module docstring for what it owns.
+
+    Class attributes a task sets:
+        name: the `task:` value of its configs.
+        preprocessor_class: has `save(folder)` and classmethod `load(folder)`.
+        monitor, monitor_mode: the dev metric the checkpoint keeps the best of.
+        output_formats: what `predict --format` offers.
+        predict_options: the keyword options `predict` takes (CLI flags).
+        evaluation_text_keys: score entries written as text files, not JSON.
+    """
+
+    name = ""
+    preprocessor_class = None
+    monitor: str | None = None
+    monitor_mode = "max"
+    output_formats: tuple = OUTPUT_FORMATS
+    predict_options: tuple = ()
+    evaluation_text_keys: tuple = ()
+
+    def __init__(self, config: PipelineConfig):
+        config.validate_for_task(self.name)
+        self.config = config
+
+    # ------------------------------------------------------------------ hooks: data and model
+
+    def read_split(self, split: str):
+        """The examples of one split (`train`, `dev`, `test`)."""
+        raise NotImplementedError
+
+    def build_preprocessor(self, train_data):
+        """The task's preprocessor, built from the training data and the config."""
+        raise NotImplementedError
+
+    def prepare_training(self, preprocessor, train_data, dev_data) -> TrainingInputs:
+        """Batches, dev-metric callbacks and summary facts for `fit`."""
+        raise NotImplementedError
+
+    def build_model(self, preprocessor):
+        """The task model (encoder injected), unbuilt."""
+        raise NotImplementedError
+
+    def build_variables(self, model) -> None:
+        """Creates the model's variables before `fit` (BackupAndRestore needs them)."""
+        raise NotImplementedError
+
+    def compile_model(self, model) -> None:
+        model.compile(optimizer=build_optimizer(self.config.train))
+
+    def before_fit(self, model, inputs: TrainingInputs) -> None:
+        """Called inside the strategy scope right before `fit` (stream language models start streaming)."""
+
+    def after_fit(self, model) -> None:
+        """Called right after `fit`."""
+
+    def training_summary(self, history, seconds: float, inputs: TrainingInputs) -> dict:
+        """Task-specific entries of `train_summary.json` (the base adds time and epochs)."""
+        return {}
+
+    # ------------------------------------------------------------------ hooks: inference
+
+    def inference(self, model, preprocessor):
+        """The task's inference object for a trained model, or None."""
+        return None
+
+    def evaluate_run(self, run: TrainedRun, split: str, **options) -> dict:
+        """Scores of `split` (JSON-friendly, plus any `evaluation_text_keys`)."""
+        raise NotImplementedError
+
+    def evaluation_name(self, split: str, scores: dict) -> str:
+        """Stem of the evaluation files: `eval_<name>.json`."""
+        return split
+
+    def predict_run(self, run: TrainedRun, texts: list[str], **options) -> list[dict]:
+        """One result dict per input text."""
+        raise NotImplementedError
+
+    def format_prediction(self, result: dict, output_format: str) -> str:
+        """How `predict` prints one result ("json" is the same for every task)."""
+        return json.dumps(result, ensure_ascii=False)
+
+    # ------------------------------------------------------------------ hooks: export
+
+    def export_info(self, run: TrainedRun) -> dict:
+        """`task_info` of the manifest: what a user of the artifacts needs (labels, shapes)."""
+        return {}
+
+    def export_assets(self, run: TrainedRun, export_dir: Path, manifest: ExportManifest) -> None:
+        """Writes files an app needs beside the models (tokenizer models), recording them in `manifest`."""
+
+    def serving_module(self, run: TrainedRun):
+        """`(tf.Module, {signature name: tf.function})` of the SavedModel."""
+        raise NotImplementedError
+
+    def saved_model_checks(self) -> dict:
+        """`{signature: (inputs, atol)}`: numpy inputs each signature is verified on, in a fresh process."""
+        raise NotImplementedError
+
+    def tflite_export(self, run: TrainedRun) -> TFLiteExport | None:
+        """The TFLite function with its verification inputs, or None for no TFLite model."""
+        return None
+
+    def tflite_check(self, quantization: str, expected: dict):
+        """`(expected outputs, atol)` a TFLite model of `quantization` must match, or None to skip."""
+        return expected, 1e-4 if quantization == "float32" else 5e-2
+
+    # ------------------------------------------------------------------ the shared flow
+
+    def read_training_data(self):
+        """(train, dev) examples; `data.max_train_examples` > 0 keeps the first N training examples."""
+        train_data = self.read_split("train")
+        limit = self.config.data.max_train_examples
+        if limit > 0:
+            train_data = limit_examples(train_data, limit)
+        return train_data, self.read_split("dev")
+
+    def train(self, resume: bool = False) -> dict:
+        config = self.config
+        set_precision_policy(config.train)
+        keras.utils.set_random_seed(config.train.seed)
+        run_dir = prepare_run_dir(config, resume)
+        train_data, dev_data = self.read_training_data()
+        assets_dir = run_dir / ASSETS_DIR_NAME
+        if resume:
+            preprocessor = self.preprocessor_class.load(assets_dir)
+        else:
+            preprocessor = self.build_preprocessor(train_data)
+            preprocessor.save(assets_dir)
+        inputs = self.prepare_training(preprocessor, train_data, dev_data)
+
+        strategy = get_strategy(config.train.distribution_strategy)
+        with strategy.scope():
+            model = self.build_model(preprocessor)
+            self.build_variables(model)
+            self.compile_model(model)
+        callbacks = list(inputs.callbacks)
+        callbacks += build_callbacks(run_dir, config.train, resume, monitor=self.monitor, mode=self.monitor_mode)
+        self.before_fit(model, inputs)
+        history, seconds = fit_timed(model, config.train, inputs.train_batches, callbacks, inputs.validation_batches)
+        self.after_fit(model)
+        summary = {"train_seconds": seconds, "epochs_run": len(history.epoch)}
+        summary.update(self.training_summary(history, seconds, inputs))
+        (run_dir / TRAIN_SUMMARY_NAME).write_text(json.dumps(summary, indent=2))
+        print(f"trained in {seconds:.1f} s; best model: {run_dir / BEST_MODEL_NAME}")
+        return summary
+
+    def load_trained(self) -> TrainedRun:
+        """The best model of the run, its saved preprocessor and the config it was trained with."""
+        model = keras.saving.load_model(require_trained_model(self.config))
+        run_dir = self.config.run_dir()
+        preprocessor = self.preprocessor_class.load(run_dir / ASSETS_DIR_NAME)
+        run = TrainedRun(model, preprocessor, self.trained_config(run_dir), run_dir)
+        run.inference = self.inference(model, preprocessor)
+        return run
+
+    def trained_config(self, run_dir: Path) -> PipelineConfig:
+        """The resolved config the run was trained with (written by `train`); the given config if absent."""
+        path = run_dir / RESOLVED_CONFIG_NAME
+        if not path.is_file():
+            return self.config
+        with open(path, encoding="utf-8") as handle:
+            return from_dict(PipelineConfig, yaml.safe_load(handle) or {}, {"": str(path)})
+
+    def evaluate(self, split: str = "test", run: TrainedRun | None = None, **options) -> dict:
+        run = run or self.load_trained()
+        scores = self.evaluate_run(run, split, **options)
+        name = self.evaluation_name(split, scores)
+        for key in self.evaluation_text_keys:
+            (run.run_dir / f"eval_{name}_{key}.txt").write_text(scores[key], encoding="utf-8")
+        record = {key: value for key, value in scores.items() if key not in self.evaluation_text_keys}
+        (run.run_dir / f"eval_{name}.json").write_text(json.dumps(record, indent=2, default=_json_value))
+        return scores
+
+    def predict(self, texts: list[str], output_format: str = "text", **options) -> list[dict]:
+        self.check_predict_request(output_format, options)
+        run = self.load_trained()
+        results = self.predict_run(run, texts, **options)
+        for result in results:
+            print(self.format_prediction(result, output_format))
+        return results
+
+    def check_predict_request(self, output_format: str, options: dict) -> None:
+        """Errors naming the option when the task does not offer a format or option."""
+        if output_format not in self.output_formats:
+            raise ValueError(
+                f"--format {output_format}: task {self.name!r} writes {', '.join(self.output_formats)}"
+            )
+        unsupported = sorted(set(options) - set(self.predict_options))
+        if unsupported:
+            flags = ", ".join(OPTION_FLAGS.get(name, "--" + name.replace("_", "-")) for name in unsupported)
+            raise ValueError(f"{flags}: task {self.name!r} does not support this option")
+
+    def export(self) -> dict:
+        """Writes every format of `export.formats`, verifies each in a fresh process, then the manifest.
+
+        Returns the manifest's content (`ExportManifest.to_dict()`).
+        """
+        config = self.config
+        formats = config.export.formats
+        export_dir = prepare_export_dir(config.export_dir(), formats, config.export.tflite_quantization)
+        run = self.load_trained()
+        manifest = ExportManifest(str(export_dir), task=self.name, task_info=self.export_info(run))
+        self.export_assets(run, export_dir, manifest)
+        if "keras" in formats:
+            manifest.add("keras", export_keras(run.model, export_dir / "model.keras"))
+        if "saved_model" in formats:
+            self._export_saved_model(run, export_dir / "saved_model", manifest)
+        if "tflite" in formats:
+            self._export_tflite(run, export_dir, manifest)
+        manifest.write_manifest()
+        print(f"exported to {export_dir}: {', '.join(manifest.to_dict()['artifacts'].values())}")
+        for line in manifest.summary_lines():
+            print(line)
+        return manifest.to_dict()
+
+    def _export_saved_model(self, run: TrainedRun, path: Path, manifest: ExportManifest) -> None:
+        module, signatures = self.serving_module(run)
+        export_saved_model(module, path, signatures=signatures)
+        manifest.add("saved_model", path)
+        if not self.config.export.verify:
+            return
+        for signature, (inputs, atol) in self.saved_model_checks().items():
+            outputs = signatures[signature](**{key: tf.constant(value) for key, value in inputs.items()})
+            expected = {key: value.numpy() for key, value in outputs.items()}
+            manifest.verification[f"saved_model/{signature}"] = verify_saved_model(
+                path, inputs, expected, signature=signature, atol=atol
+            )
+
+    def _export_tflite(self, run: TrainedRun, export_dir: Path, manifest: ExportManifest) -> None:
+        tflite = self.tflite_export(run)
+        if tflite is None:
+            manifest.notes.append(f"tflite: task {self.name!r} has no TFLite model")
+            return
+        # Positional: `inputs` is in the order of the function's input signature.
+        outputs = tflite.function(*[tf.constant(value) for value in tflite.inputs.values()])
+        expected = {key: value.numpy() for key, value in outputs.items()}
+        for quantization in self.config.export.tflite_quantization:
+            path = export_dir / f"{tflite.file_stem}_{quantization}.tflite"
+            export_tflite(tflite.function, path, quantization=quantization, trackable_obj=run.model)
+            manifest.add(f"tflite/{quantization}", path)
+            check = self.tflite_check(quantization, expected) if self.config.export.verify else None
+            if check is not None:
+                checked, atol = check
+                manifest.verification[f"tflite/{quantization}"] = verify_tflite(path, tflite.inputs, checked, atol=atol)
+
+
+def limit_examples(dataset, count: int):
+    """The first `count` examples of a `datasets.Dataset`."""
+    return dataset.select(range(min(count, len(dataset))))
+
+
+def _json_value(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)

@@ -1,0 +1,1 @@
+"""Sentiment: `model.py` (SentimentClassifier), `preprocessor.py`, `task.py` (SentimentTask hooks), `export.py`, `explain.py`."""
