@@ -22,6 +22,10 @@ from nlp_apps.export.verify_worker import to_numpy_for_npz
 
 _WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "verify_worker.py")
 
+# Inputs every task's exports are verified on besides its own sentences: empty,
+# whitespace only, and scripts and emoji outside any training vocabulary.
+EDGE_CASE_TEXTS = ("", "   ", "Zürich 🙂 東京 مرحبا")
+
 
 class ExportVerificationError(ValueError):
     """An exported model's outputs differ from the expected ones, or it failed to run.

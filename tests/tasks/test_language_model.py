@@ -69,25 +69,21 @@ def test_bidirectional_or_stateless_encoder_is_rejected():
         LanguageModel(RNNEncoder(10, 4, units=4))
 
 
-def test_config_round_trip_keeps_every_argument():
+def test_config_round_trip_keeps_every_argument(assert_config_round_trip):
     encoder = RNNEncoder(VOCABULARY_SIZE, 8, cell_type="gru", units=12, return_state=True)
     model = LanguageModel(encoder, tie_weights=False, dropout=0.3, num_sampled=5)
-    config = model.get_config()
-    restored = LanguageModel.from_config(config)
-    assert restored.get_config() == config
+    restored = assert_config_round_trip(model)
     assert restored.tie_weights is False and restored.dropout == 0.3 and restored.num_sampled == 5
     assert restored.encoder.cell_type == "gru"
 
 
 @pytest.mark.parametrize("tie_weights,units", [(True, 12), (True, 8), (False, 12)])
-def test_keras_save_load_gives_equal_outputs(tmp_path, tie_weights, units):
+def test_keras_save_load_gives_equal_outputs(reload_keras_model, tie_weights, units):
     model = make_model(tie_weights=tie_weights, dropout=0.2, units=units)
     model.compile(optimizer="adam")
     model.fit(token_ids(), np.roll(token_ids(), -1, axis=1), epochs=1, verbose=0)
     expected = keras.ops.convert_to_numpy(model(token_ids()))
-    path = tmp_path / "lm.keras"
-    model.save(path)
-    restored = keras.saving.load_model(path)
+    restored = reload_keras_model(model)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(restored(token_ids())), expected, atol=1e-6)
 
 
@@ -218,7 +214,7 @@ def test_sampled_softmax_training_learns_and_evaluates_exactly(tie_weights, stre
 
 
 @pytest.mark.parametrize("cell_type", ["lstm", "gru"])
-def test_weight_drop_trains_streaming_saves_and_leaves_inference_unchanged(tmp_path, cell_type):
+def test_weight_drop_trains_streaming_saves_and_leaves_inference_unchanged(reload_keras_model, cell_type):
     model = make_model(cell_type=cell_type, weight_drop=0.5)
     plain = make_model(cell_type=cell_type)
     assert model.encoder.rnn_stack.weight_drop == 0.5
@@ -231,8 +227,6 @@ def test_weight_drop_trains_streaming_saves_and_leaves_inference_unchanged(tmp_p
     expected = keras.ops.convert_to_numpy(plain(token_ids()))
     np.testing.assert_allclose(keras.ops.convert_to_numpy(model(token_ids())), expected, rtol=1e-6, atol=1e-6)
     assert not np.allclose(keras.ops.convert_to_numpy(model(token_ids(), training=True)), expected)
-    path = tmp_path / "lm_weight_drop.keras"
-    model.save(path)
-    restored = keras.saving.load_model(path)
+    restored = reload_keras_model(model)
     assert restored.encoder.weight_drop == 0.5
     np.testing.assert_allclose(keras.ops.convert_to_numpy(restored(token_ids())), expected, atol=1e-6)

@@ -85,11 +85,9 @@ def test_one_sentence_one_word_and_empty_documents_give_valid_outputs(hierarchic
     assert (outputs["word_attention"] == 0).all() and (outputs["sentence_attention"] == 0).all()
 
 
-def test_config_round_trip_keeps_every_argument():
+def test_config_round_trip_keeps_every_argument(assert_config_round_trip):
     model = make_classifier(hierarchical=False, cell_type="lstm", dropout=0.3)
-    config = model.get_config()
-    restored = SentimentClassifier.from_config(config)
-    assert restored.get_config() == config
+    restored = assert_config_round_trip(model)
     assert (restored.num_classes, restored.hierarchical, restored.sentence_units, restored.sentence_cell_type) == (3, False, 5, "lstm")
     assert (restored.attention_units, restored.dropout, restored.encoder.units) == (7, 0.3, 6)
     other = SentimentClassifier(model.encoder, 4, sentence_bidirectional=False)
@@ -97,15 +95,13 @@ def test_config_round_trip_keeps_every_argument():
 
 
 @pytest.mark.parametrize("hierarchical", [True, False])
-def test_keras_save_load_gives_equal_outputs(tmp_path, hierarchical):
+def test_keras_save_load_gives_equal_outputs(reload_keras_model, hierarchical):
     model = make_classifier(hierarchical, dropout=0.2)
     token_ids = documents()
     model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(token_ids, np.array([0, 1, 2]), epochs=1, verbose=0)
     expected = numpy_outputs(model, token_ids)
-    path = tmp_path / "classifier.keras"
-    model.save(path)
-    restored = keras.saving.load_model(path)
+    restored = reload_keras_model(model)
     for key, value in numpy_outputs(restored, token_ids).items():
         np.testing.assert_allclose(value, expected[key], atol=1e-6, err_msg=key)
 

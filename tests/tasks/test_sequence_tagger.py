@@ -46,17 +46,15 @@ def test_shapes_and_padding_decodes_to_zero(use_crf):
     assert ((tags >= 0) & (tags < len(TAGS))).all()
 
 
-def test_config_round_trip_keeps_every_argument():
+def test_config_round_trip_keeps_every_argument(assert_config_round_trip):
     tagger = make_tagger(use_crf=True, dropout=0.3)
-    config = tagger.get_config()
-    restored = SequenceTagger.from_config(config)
-    assert restored.get_config() == config
+    restored = assert_config_round_trip(tagger)
     assert restored.num_tags == len(TAGS) and restored.use_crf and restored.dropout == 0.3
     assert restored.allowed_transitions == tagger.allowed_transitions
 
 
 @pytest.mark.parametrize("use_crf", [True, False])
-def test_keras_save_load_gives_equal_outputs(tmp_path, use_crf):
+def test_keras_save_load_gives_equal_outputs(reload_keras_model, use_crf):
     tagger = make_tagger(use_crf)
     inputs = make_inputs()
     # One training step, so the optimizer state is saved and restored too.
@@ -64,9 +62,7 @@ def test_keras_save_load_gives_equal_outputs(tmp_path, use_crf):
     tagger.fit(inputs, np.zeros((3, 5), dtype="int32"), epochs=1, verbose=0)
     expected_emissions = keras.ops.convert_to_numpy(tagger(inputs))
     expected_tags = keras.ops.convert_to_numpy(tagger.decode(inputs))
-    path = tmp_path / "tagger.keras"
-    tagger.save(path)
-    restored = keras.saving.load_model(path)
+    restored = reload_keras_model(tagger)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(restored(inputs)), expected_emissions, atol=1e-6)
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(restored.decode(inputs)), expected_tags)
 

@@ -131,26 +131,22 @@ def test_bridge_uses_the_encoder_states():
     assert not np.allclose(first[0], first[1])  # depends on the sentence
 
 
-def test_config_round_trip_keeps_every_argument():
+def test_config_round_trip_keeps_every_argument(assert_config_round_trip):
     encoder = RNNEncoder(SOURCE_VOCABULARY, 5, units=4, cell_type="gru", return_state=True)
     decoder = AttentionDecoder(TARGET_VOCABULARY, 5, 6, cell_type="gru", attention="bahdanau")
     model = Translator(encoder, decoder, label_smoothing=0.2, bos_id=5, eos_id=6, name="my_translator")
-    config = model.get_config()
-    restored = Translator.from_config(config)
-    assert restored.get_config() == config
+    restored = assert_config_round_trip(model)
     assert (restored.label_smoothing, restored.bos_id, restored.eos_id) == (0.2, 5, 6)
     assert restored.encoder.cell_type == "gru" and restored.decoder.attention == "bahdanau"
 
 
-def test_save_and_load_keras_file(tmp_path):
+def test_save_and_load_keras_file(reload_keras_model):
     model = make_translator(decoder_options=dict(tie_embeddings=True, dropout=0.1), label_smoothing=0.05)
     source, target_in, _ = batch()
     inputs = {"source_ids": source, "target_in_ids": target_in}
     expected_logits = numpy(model(inputs))
     expected = model.translate_ids(source, 5, beam_size=2)
-    path = tmp_path / "translator.keras"
-    model.save(path)
-    restored = keras.saving.load_model(path)
+    restored = reload_keras_model(model)
     np.testing.assert_allclose(numpy(restored(inputs)), expected_logits, atol=1e-6)
     output = restored.translate_ids(source, 5, beam_size=2)
     np.testing.assert_array_equal(numpy(output["ids"]), numpy(expected["ids"]))

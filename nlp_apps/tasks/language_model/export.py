@@ -6,9 +6,11 @@
 import numpy as np
 import tensorflow as tf
 
+from nlp_apps.export.verify import EDGE_CASE_TEXTS
+
 from nlp_apps.tasks.language_model.inference import LanguageModelInference
 
-VERIFICATION_TEXTS = ["the old sailor", "", "   ", "Zürich 🙂 東京 unknownword"]
+VERIFICATION_TEXTS = ["the old sailor", *EDGE_CASE_TEXTS, "unknownword"]
 GENERATE_ARGUMENTS = {"max_length": 20, "temperature": 0.8, "top_k": 10, "top_p": 0.95, "seed": 7}
 
 

@@ -3,12 +3,12 @@
 import keras
 import tensorflow as tf
 from keras import ops
-from nlp_apps.encoders.serialization import InjectedLayersSerialization
+from nlp_apps.encoders.serialization import BuildShapeSerialization, InjectedLayersSerialization
 from nlp_apps.metrics.token_losses import masked_token_losses
 
 
 @keras.saving.register_keras_serializable(package="nlp_apps")
-class LanguageModel(InjectedLayersSerialization, keras.Model):
+class LanguageModel(InjectedLayersSerialization, BuildShapeSerialization, keras.Model):
     """Predicts the next token at every position, on top of a unidirectional encoder.
 
     Inputs: int `token_ids` `(batch, time)`, 0 = padding (masked; padding must
@@ -48,6 +48,8 @@ class LanguageModel(InjectedLayersSerialization, keras.Model):
             cheaper for large vocabularies. Evaluation, scoring and
             generation always use the exact softmax (`call`).
     """
+
+    config_arguments = ("tie_weights", "dropout", "num_sampled")
 
     def __init__(self, encoder, tie_weights=True, dropout=0.0, num_sampled=0, **kwargs):
         super().__init__(**kwargs)
@@ -91,13 +93,6 @@ class LanguageModel(InjectedLayersSerialization, keras.Model):
             )
         self._input_shape_for_build = input_shape
         self.built = True
-
-    def get_build_config(self):
-        return {"input_shape": self._input_shape_for_build} if self.built else None
-
-    def build_from_config(self, config):
-        if config:
-            self.build(tuple(config["input_shape"]))
 
     @property
     def state_sizes(self):
@@ -208,15 +203,4 @@ class LanguageModel(InjectedLayersSerialization, keras.Model):
             return self.get_metrics_result()
         return self.compute_metrics(x, y, logits)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(self.injected_layers_config())
-        config.update(
-            {
-                "tie_weights": self.tie_weights,
-                "dropout": self.dropout,
-                "num_sampled": self.num_sampled,
-            }
-        )
-        return config
 

@@ -6,6 +6,8 @@
 import numpy as np
 import tensorflow as tf
 
+from nlp_apps.export.verify import EDGE_CASE_TEXTS
+
 from nlp_apps.tasks.ner.preprocessor import FEATURE_KEYS
 
 # TFLite takes one sentence of at most this many tokens (fixed shapes: builtin ops only).
@@ -13,9 +15,7 @@ TFLITE_MAX_TOKENS = 64
 VERIFICATION_TEXTS = [
     "EU rejects German call to boycott British lamb .",
     "Peter Blackburn met officials of the United Nations in New York on Monday.",
-    "",
-    "   ",
-    "Zürich 🙂 東京 مرحبا",
+    *EDGE_CASE_TEXTS,
 ]
 
 

@@ -34,6 +34,8 @@ class SequenceTagger(InjectedLayersSerialization, keras.Model):
             `nlp_apps.layers.crf_constraints`); only used with the CRF.
     """
 
+    config_arguments = ("num_tags", "use_crf", "dropout", "allowed_transitions", "allowed_start", "allowed_end")
+
     def __init__(
         self,
         encoder,
@@ -116,18 +118,4 @@ class SequenceTagger(InjectedLayersSerialization, keras.Model):
             return ops.cast(tags, "int32")
         return ops.cast(ops.argmax(emissions, axis=-1), "int32") * ops.cast(mask, "int32")
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(self.injected_layers_config())
-        config.update(
-            {
-                "num_tags": self.num_tags,
-                "use_crf": self.use_crf,
-                "dropout": self.dropout,
-                "allowed_transitions": self.allowed_transitions,
-                "allowed_start": self.allowed_start,
-                "allowed_end": self.allowed_end,
-            }
-        )
-        return config
 

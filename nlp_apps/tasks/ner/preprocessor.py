@@ -1,14 +1,12 @@
 """Turns raw strings (or pre-split tokens) into the sequence tagger's inputs, in-graph."""
 
-import json
-from pathlib import Path
-
 import keras
 import tensorflow as tf
 
 from nlp_apps.data.columns import ragged_rows
 from nlp_apps.text.char_lookup import build_alphabet
 from nlp_apps.text.vocabulary import Vocabulary
+from nlp_apps.text.vocabulary_files import VocabularyFiles
 
 from nlp_apps.text.case_features import CaseFeatures
 from nlp_apps.text.char_lookup import CharLookup
@@ -18,14 +16,10 @@ from nlp_apps.text.word_tokenizer import WordTokenizer
 
 # The model inputs `call` and `features_from_tokens` return.
 FEATURE_KEYS = ("token_ids", "char_ids", "case_ids")
-VOCABULARY_FILE = "vocabulary.txt"
-ALPHABET_FILE = "alphabet.json"
-TAGS_FILE = "tags.json"
-OPTIONS_FILE = "preprocessor.json"
 
 
 @keras.saving.register_keras_serializable(package="nlp_apps")
-class NERPreprocessor(keras.layers.Layer):
+class NERPreprocessor(VocabularyFiles, keras.layers.Layer):
     """Raw text → `{"token_ids", "char_ids", "case_ids"}` plus tokens and offsets.
 
     Everything runs in TensorFlow ops, so the same object serves training
@@ -48,6 +42,8 @@ class NERPreprocessor(keras.layers.Layer):
     keep the vocabulary, alphabet, tag names and these options together, so a
     trained run describes its own preprocessing.
     """
+
+    json_assets = {"alphabet": "alphabet.json", "tag_names": "tags.json"}
 
     def __init__(self, vocabulary, alphabet, lowercase=False, normalize_digits=True, max_chars_per_token=20, tag_names=(), **kwargs):
         super().__init__(**kwargs)
@@ -75,27 +71,6 @@ class NERPreprocessor(keras.layers.Layer):
 
     def options(self) -> dict:
         return {"lowercase": self.lowercase, "normalize_digits": self.normalize_digits, "max_chars_per_token": self.max_chars_per_token}
-
-    def save(self, folder) -> None:
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        Vocabulary(self.vocabulary[2:]).save(folder / VOCABULARY_FILE)
-        (folder / ALPHABET_FILE).write_text(json.dumps(self.alphabet, ensure_ascii=False), encoding="utf-8")
-        (folder / TAGS_FILE).write_text(json.dumps(self.tag_names), encoding="utf-8")
-        (folder / OPTIONS_FILE).write_text(json.dumps(self.options(), indent=2), encoding="utf-8")
-
-    @classmethod
-    def load(cls, folder) -> "NERPreprocessor":
-        folder = Path(folder)
-        options_path = folder / OPTIONS_FILE
-        if not options_path.is_file():
-            raise ValueError(f"{options_path}: missing; train the NER pipeline first (or retrain a run made before options were saved)")
-        return cls(
-            Vocabulary.load(folder / VOCABULARY_FILE).tokens,
-            json.loads((folder / ALPHABET_FILE).read_text(encoding="utf-8")),
-            tag_names=json.loads((folder / TAGS_FILE).read_text(encoding="utf-8")),
-            **json.loads(options_path.read_text(encoding="utf-8")),
-        )
 
     def normalize_words(self, tokens):
         """The word form used for the vocabulary (lower-cased / digits folded as configured)."""

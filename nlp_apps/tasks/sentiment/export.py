@@ -6,12 +6,13 @@
 import numpy as np
 import tensorflow as tf
 
+from nlp_apps.export.verify import EDGE_CASE_TEXTS
+
 VERIFICATION_TEXTS = [
     "A wonderful film. The music is lovely and the photography is stunning!",
     "I would never watch it again.<br /><br />A tedious waste of two hours... Avoid it.",
-    "",
-    "   ",
-    "Zürich 🙂 東京 مرحبا. <b>bold</b> & \"quoted\"?",
+    "<b>bold</b> & \"quoted\"?",
+    *EDGE_CASE_TEXTS,
 ]
 # TFLite shapes when the config sets no truncation limits.
 DEFAULT_TFLITE_SENTENCES = 32

@@ -5,11 +5,11 @@ from keras import ops
 
 from nlp_apps.layers.attention_pooling import AttentionPooling
 from nlp_apps.layers.rnn_stack import RNNStack
-from nlp_apps.encoders.serialization import InjectedLayersSerialization
+from nlp_apps.encoders.serialization import BuildShapeSerialization, InjectedLayersSerialization
 
 
 @keras.saving.register_keras_serializable(package="nlp_apps")
-class SentimentClassifier(InjectedLayersSerialization, keras.Model):
+class SentimentClassifier(InjectedLayersSerialization, BuildShapeSerialization, keras.Model):
     """Classifies documents; a hierarchical attention network (Yang et al., 2016) by default.
 
     Input: int `token_ids` `(batch, sentences, words)`, 0 = padding, with
@@ -56,6 +56,8 @@ class SentimentClassifier(InjectedLayersSerialization, keras.Model):
             spaces.
         dropout: float. Dropout on the sentence vectors and the document vector.
     """
+
+    config_arguments = ("num_classes", "hierarchical", "sentence_units", "sentence_cell_type", "sentence_bidirectional", "attention_units", "dropout")
 
     def __init__(
         self,
@@ -116,13 +118,6 @@ class SentimentClassifier(InjectedLayersSerialization, keras.Model):
         self.classifier.build((None, document_features))
         self.built = True
 
-    def get_build_config(self):
-        return {"input_shape": self._input_shape_for_build} if self.built else None
-
-    def build_from_config(self, config):
-        if config:
-            self.build(tuple(config["input_shape"]))
-
     def _hierarchical_forward(self, token_ids, training):
         batch_size, num_sentences, num_words = ops.shape(token_ids)[0], ops.shape(token_ids)[1], ops.shape(token_ids)[2]
         word_mask = ops.not_equal(token_ids, 0)
@@ -181,19 +176,4 @@ class SentimentClassifier(InjectedLayersSerialization, keras.Model):
             "sentence_attention": sentence_weights,
         }
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(self.injected_layers_config())
-        config.update(
-            {
-                "num_classes": self.num_classes,
-                "hierarchical": self.hierarchical,
-                "sentence_units": self.sentence_units,
-                "sentence_cell_type": self.sentence_cell_type,
-                "sentence_bidirectional": self.sentence_bidirectional,
-                "attention_units": self.attention_units,
-                "dropout": self.dropout,
-            }
-        )
-        return config
 

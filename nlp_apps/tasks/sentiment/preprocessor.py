@@ -1,14 +1,12 @@
 """Turns raw reviews into the sentiment classifier's (batch, sentences, words) ids, in-graph."""
 
-import json
-from pathlib import Path
-
 import keras
 import tensorflow as tf
 import tensorflow_text
 
 from nlp_apps.text import _graph_utils
 from nlp_apps.text.vocabulary import Vocabulary
+from nlp_apps.text.vocabulary_files import VocabularyFiles
 from nlp_apps.text.token_lookup import TokenLookup
 from nlp_apps.text.word_tokenizer import WordTokenizer
 
@@ -16,15 +14,12 @@ from nlp_apps.text.word_tokenizer import WordTokenizer
 LINE_BREAK_MARKUP = r"(?i)<br\s*/?>"
 # Documents are split in chunks, so 25k IMDB reviews never sit in one graph call.
 SPLIT_CHUNK = 1000
-VOCABULARY_FILE = "vocabulary.txt"
-LABELS_FILE = "labels.json"
-OPTIONS_FILE = "preprocessor.json"
 # Sentence-final punctuation (with closing quotes/brackets) followed by whitespace.
 SENTENCE_END = r"([.!?]+[\"'\)\]]*)[\p{Z}\p{Cc}]+"
 
 
 @keras.saving.register_keras_serializable(package="nlp_apps")
-class SentimentPreprocessor(keras.layers.Layer):
+class SentimentPreprocessor(VocabularyFiles, keras.layers.Layer):
     """Raw review strings → `token_ids` `(batch, sentences, words)` plus the words and sentences.
 
     Steps, all TensorFlow ops (so training and the exported SavedModel share them):
@@ -59,6 +54,8 @@ class SentimentPreprocessor(keras.layers.Layer):
     describes its own preprocessing.
     """
 
+    json_assets = {"label_names": "labels.json"}
+
     def __init__(self, vocabulary, lowercase=True, max_sentences=0, max_words_per_sentence=0, label_names=(), **kwargs):
         super().__init__(**kwargs)
         for name, value in (("max_sentences", max_sentences), ("max_words_per_sentence", max_words_per_sentence)):
@@ -91,25 +88,6 @@ class SentimentPreprocessor(keras.layers.Layer):
 
     def options(self) -> dict:
         return {"lowercase": self.lowercase, "max_sentences": self.max_sentences, "max_words_per_sentence": self.max_words_per_sentence}
-
-    def save(self, folder) -> None:
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        Vocabulary(self.vocabulary[2:]).save(folder / VOCABULARY_FILE)
-        (folder / LABELS_FILE).write_text(json.dumps(self.label_names), encoding="utf-8")
-        (folder / OPTIONS_FILE).write_text(json.dumps(self.options(), indent=2), encoding="utf-8")
-
-    @classmethod
-    def load(cls, folder) -> "SentimentPreprocessor":
-        folder = Path(folder)
-        options_path = folder / OPTIONS_FILE
-        if not options_path.is_file():
-            raise ValueError(f"{options_path}: missing; train the sentiment pipeline first (or retrain a run made before options were saved)")
-        return cls(
-            Vocabulary.load(folder / VOCABULARY_FILE).tokens,
-            label_names=json.loads((folder / LABELS_FILE).read_text(encoding="utf-8")),
-            **json.loads(options_path.read_text(encoding="utf-8")),
-        )
 
     def without_truncation(self) -> "SentimentPreprocessor":
         """The same preprocessing with every sentence and word kept (explanations show the cut-off text too)."""

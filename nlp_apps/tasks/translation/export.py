@@ -8,13 +8,13 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from nlp_apps.export.verify import EDGE_CASE_TEXTS
+
 from nlp_apps.tasks.translation.inference import TranslationInference
 
 VERIFICATION_TEXTS = [
     "A man is riding a bicycle.",
-    "",
-    "   ",
-    "Zürich 🙂 東京 qwxzv!",
+    *EDGE_CASE_TEXTS,
     " ".join(["word"] * 500),
 ]
 # TFLite takes one sentence of at most this many source pieces and returns at most

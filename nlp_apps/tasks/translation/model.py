@@ -73,6 +73,8 @@ class Translator(InjectedLayersSerialization, keras.Model):
 
     injected_layers = ("encoder", "decoder")
 
+    config_arguments = ("label_smoothing", "bos_id", "eos_id")
+
     def __init__(self, encoder, decoder, label_smoothing=0.1, bos_id=2, eos_id=3, **kwargs):
         super().__init__(**kwargs)
         if not getattr(encoder, "return_state", False):
@@ -277,17 +279,4 @@ class Translator(InjectedLayersSerialization, keras.Model):
             )
         return {"ids": ids, "scores": scores, "attention": attention}
 
-    # ---------------------------------------------------------- serialization
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(self.injected_layers_config())
-        config.update(
-            {
-                "label_smoothing": self.label_smoothing,
-                "bos_id": self.bos_id,
-                "eos_id": self.eos_id,
-            }
-        )
-        return config
 
