@@ -26,7 +26,7 @@ class LanguageModel(InjectedLayersSerialization, BuildShapeSerialization, keras.
     `train_step` starts each batch from those variables and stores the final
     states (without gradient) back into them, so the hidden state runs on
     across windows; `reset_stream_state()` zeroes them (at every epoch start,
-    see `nlp_apps.tasks.language_model_pipeline.ResetStreamState`). The
+    see `nlp_apps.tasks.language_model.task.ResetStreamState`). The
     variables are kept out of Keras' tracking on purpose: they depend on the
     batch size, are not weights, and must not land in `.keras` files or
     exports. This keeps `model.fit` (and so every standard callback) usable:

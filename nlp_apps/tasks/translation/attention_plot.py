@@ -39,7 +39,7 @@ def save_attention_plot(attention, source_pieces: list[str], target_pieces: list
 
 
 def save_attention_plots(results: list[dict], preprocessor, folder: Path) -> list[Path]:
-    """One PNG per translated text (results of `translation_pipeline.translate_texts`)."""
+    """One PNG per translated text (results of `nlp_apps.tasks.translation.task.translate_texts`)."""
     source_pieces = preprocessor.source_pieces([result["text"] for result in results])
     paths = []
     for index, (result, sources) in enumerate(zip(results, source_pieces)):
