@@ -26,6 +26,31 @@ def get_strategy(name: str) -> tf.distribute.Strategy:
     raise ValueError(f"train.distribution_strategy: unknown {name!r}; choose one of {', '.join(STRATEGIES)}")
 
 
+def scale_loss_for_replicas(loss):
+    """Divides a loss computed by hand in `compute_loss` by the number of replicas in sync.
+
+    Under `tf.distribute`, Keras sums the gradients of the replicas and
+    scales its own `Loss` objects by 1 / replicas to match; a loss a model
+    computes itself (the CRF's negative log-likelihood, the translator's
+    label-smoothed token loss) is not scaled, so its gradients came out N x
+    too large and global-norm clipping acted N x too tightly. Keras unscales
+    the value it logs, so the reported loss stays the per-example mean.
+    Outside a strategy (one replica) the loss is returned as it is.
+    """
+    num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    if num_replicas == 1:
+        return loss
+    return loss * tf.cast(1.0 / num_replicas, loss.dtype)
+
+
+def unscale_loss_for_replicas(loss):
+    """The per-example loss of a value scaled by `scale_loss_for_replicas` (what a custom train step logs)."""
+    num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    if num_replicas == 1:
+        return loss
+    return loss * tf.cast(num_replicas, loss.dtype)
+
+
 def set_precision_policy(train_config: TrainConfig) -> str:
     """Sets the global Keras dtype policy and returns its name.
 

@@ -3,6 +3,7 @@
 import keras
 import tensorflow as tf
 from keras import ops
+from nlp_apps.training.distribution import scale_loss_for_replicas, unscale_loss_for_replicas
 from nlp_apps.encoders.serialization import BuildShapeSerialization, InjectedLayersSerialization
 from nlp_apps.metrics.token_losses import masked_token_losses
 
@@ -139,7 +140,8 @@ class LanguageModel(InjectedLayersSerialization, BuildShapeSerialization, keras.
         loss = ops.sum(losses) / ops.maximum(ops.sum(weights), 1.0)
         if self.losses:
             loss = loss + ops.sum(self.losses)
-        return loss
+        # Per-replica mean: scaled like Keras' own losses under tf.distribute.
+        return scale_loss_for_replicas(loss)
 
     # ------------------------------------------------------------ streaming (TBPTT)
 
@@ -175,7 +177,7 @@ class LanguageModel(InjectedLayersSerialization, BuildShapeSerialization, keras.
         loss = tf.reduce_sum(losses * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
         if self.losses:
             loss = loss + ops.sum(self.losses)
-        return loss
+        return scale_loss_for_replicas(loss)
 
     def train_step(self, data):
         streaming = self._stream_states is not None
@@ -198,7 +200,7 @@ class LanguageModel(InjectedLayersSerialization, BuildShapeSerialization, keras.
             # Truncation: the next window starts from these values, not from this graph.
             for variable, state in zip(self._stream_states, states):
                 variable.assign(tf.stop_gradient(ops.cast(state, variable.dtype)))
-        self._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
+        self._loss_tracker.update_state(unscale_loss_for_replicas(loss), sample_weight=tf.shape(x)[0])
         if logits is None:
             return self.get_metrics_result()
         return self.compute_metrics(x, y, logits)

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from nlp_apps.layers.crf import CRF
+from nlp_apps.training.distribution import scale_loss_for_replicas
 from nlp_apps.encoders.serialization import InjectedLayersSerialization
 
 
@@ -107,7 +108,8 @@ class SequenceTagger(InjectedLayersSerialization, keras.Model):
             loss = ops.sum(token_losses * weights) / ops.maximum(ops.sum(weights), 1.0)
         if self.losses:
             loss = loss + ops.sum(self.losses)
-        return loss
+        # Per-replica mean: scaled like Keras' own losses under tf.distribute.
+        return scale_loss_for_replicas(loss)
 
     def decode(self, inputs):
         """Best tag ids (batch, time), int32, 0 at padding."""

@@ -6,6 +6,7 @@ from keras import ops
 
 from nlp_apps.decoders.attention_decoder import AttentionDecoder
 from nlp_apps.decoders.beam_search import beam_search, greedy_search, sample_search
+from nlp_apps.training.distribution import scale_loss_for_replicas
 from nlp_apps.encoders.serialization import InjectedLayersSerialization
 
 SOURCE_IDS = "source_ids"
@@ -177,7 +178,8 @@ class Translator(InjectedLayersSerialization, keras.Model):
         loss = ops.sum(losses * weights) / ops.maximum(ops.sum(weights), 1.0)
         if self.losses:
             loss = loss + ops.sum(self.losses)
-        return loss
+        # Per-replica mean: scaled like Keras' own losses under tf.distribute.
+        return scale_loss_for_replicas(loss)
 
     # -------------------------------------------------------------- inference
 
