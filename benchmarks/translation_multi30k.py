@@ -265,6 +265,10 @@ def main(argv=None) -> dict:
             # The keys issue 15 names: cased beam 5 and sacrebleu --lowercase beam 5.
             row["test_bleu"] = row["test_bleu_beam5"]
             row["test_bleu_lowercase"] = row["test_bleu_lowercase_beam5"]
+            # Also at the top level, where issue 15 asks for it.
+            report[name] = {key: row[key] for key in (
+                "test_bleu", "test_bleu_lowercase", "test_bleu_greedy", "bleu_signature", "bleu_lowercase_signature",
+                "train_seconds", "command", "date", "machine", "load_average_at_start", "load_average_at_end")}
         save_report(output, report)
     return report
 
