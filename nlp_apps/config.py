@@ -273,6 +273,34 @@ class PipelineConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def validate_values(self) -> None:
+        """Raises a ValueError naming the field for a value no run can use (checked before any data is read)."""
+        checks = [
+            ("train.epochs", self.train.epochs, lambda v: v >= 1, "an integer >= 1"),
+            ("train.batch_size", self.train.batch_size, lambda v: v >= 1, "an integer >= 1"),
+            ("train.learning_rate", self.train.learning_rate, lambda v: v > 0, "a number > 0"),
+            ("train.clipnorm", self.train.clipnorm, lambda v: v >= 0, "a number >= 0 (0 = no clipping)"),
+            ("train.max_train_minutes", self.train.max_train_minutes, lambda v: v >= 0, "a number >= 0 (0 = no limit)"),
+            ("train.steps_per_epoch", self.train.steps_per_epoch, lambda v: v >= 0, "an integer >= 0 (0 = the whole data)"),
+        ]
+        probability = (lambda v: 0 <= v < 1, "a probability in [0, 1)")
+        for field_path, value in (
+            ("model.dropout", self.model.dropout),
+            ("model.unknown_word_dropout", self.model.unknown_word_dropout),
+            ("model.label_smoothing", self.model.label_smoothing),
+            ("model.decoder.dropout", self.model.decoder.dropout),
+            ("model.encoder.dropout", self.model.encoder.dropout),
+            ("model.encoder.embedding_dropout", self.model.encoder.embedding_dropout),
+            ("model.encoder.recurrent_dropout", self.model.encoder.recurrent_dropout),
+            ("model.encoder.weight_drop", self.model.encoder.weight_drop),
+        ):
+            checks.append((field_path, value, *probability))
+        sources = getattr(self, "explicit_keys", {})
+        for field_path, value, is_valid, expected in checks:
+            if not is_valid(value):
+                where = sources.get(field_path, "config")
+                raise ValueError(f"{where}: '{field_path}' must be {expected}, got {value!r}")
+
     def validate_for_task(self, task: str) -> None:
         """Raises a ValueError naming the field, its source and the task for a set field the task does not read.
 

@@ -129,6 +129,7 @@ class Task:
 
     def __init__(self, config: PipelineConfig):
         config.validate_for_task(self.name)
+        config.validate_values()
         self.config = config
 
     # ------------------------------------------------------------------ hooks: data and model

@@ -125,3 +125,19 @@ def test_a_run_without_saved_options_is_a_clear_error(tmp_path):
     (tmp_path / "vocabulary.txt").write_text("[PAD]\n[UNK]\nthe\n")
     with pytest.raises(ValueError, match="preprocessor.json: missing; the run was not trained by this version"):
         NERPreprocessor.load(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("train.batch_size=0", "'train.batch_size' must be an integer >= 1, got 0"),
+        ("train.epochs=0", "'train.epochs' must be an integer >= 1, got 0"),
+        ("train.learning_rate=-0.01", "'train.learning_rate' must be a number > 0, got -0.01"),
+        ("model.dropout=1.5", "'model.dropout' must be a probability in \\[0, 1\\), got 1.5"),
+        ("model.encoder.embedding_dropout=1.0", "'model.encoder.embedding_dropout' must be a probability"),
+    ],
+)
+def test_values_no_run_can_use_are_errors_naming_the_field_before_any_work(override, message):
+    config = load_config(["pipelines/ner_sample.yaml"], [override])
+    with pytest.raises(ValueError, match=f"--set {override.replace('.', '[.]')}: {message}"):
+        get_task(config)
