@@ -163,7 +163,7 @@ class Task:
     def after_fit(self, model) -> None:
         """Called right after `fit`."""
 
-    def training_summary(self, history, seconds: float, inputs: TrainingInputs) -> dict:
+    def training_summary(self, history, seconds: float, inputs: TrainingInputs, preprocessor) -> dict:
         """Task-specific entries of `train_summary.json` (the base adds time and epochs)."""
         return {}
 
@@ -249,7 +249,7 @@ class Task:
         history, seconds = fit_timed(model, config.train, inputs.train_batches, callbacks, inputs.validation_batches)
         self.after_fit(model)
         summary = {"train_seconds": seconds, "epochs_run": len(history.epoch)}
-        summary.update(self.training_summary(history, seconds, inputs))
+        summary.update(self.training_summary(history, seconds, inputs, preprocessor))
         (run_dir / TRAIN_SUMMARY_NAME).write_text(json.dumps(summary, indent=2))
         print(f"trained in {seconds:.1f} s; best model: {run_dir / BEST_MODEL_NAME}")
         return summary

@@ -241,7 +241,7 @@ class LanguageModelTask(Task):
             measure = lambda model: sentence_negative_log_likelihood(model, dev_examples)  # noqa: E731
         validation = ValidationPerplexity(measure)
         callbacks = ([ResetStreamState()] if self.mode == "stream" else []) + [validation]
-        facts = {"train_tokens_per_epoch": train_tokens, "validation": validation, "preprocessor": preprocessor}
+        facts = {"train_tokens_per_epoch": train_tokens, "validation": validation}
         return TrainingInputs(dataset.prefetch(tf.data.AUTOTUNE), callbacks=callbacks, facts=facts)
 
     def build_model(self, preprocessor) -> LanguageModel:
@@ -263,8 +263,8 @@ class LanguageModelTask(Task):
     def after_fit(self, model) -> None:
         model.stop_streaming()
 
-    def training_summary(self, history, seconds, inputs) -> dict:
-        validation, preprocessor = inputs.facts["validation"], inputs.facts["preprocessor"]
+    def training_summary(self, history, seconds, inputs, preprocessor) -> dict:
+        validation = inputs.facts["validation"]
         train_tokens = inputs.facts["train_tokens_per_epoch"]
         epochs_run = len(history.epoch)
         return {

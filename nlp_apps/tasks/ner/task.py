@@ -222,7 +222,7 @@ class NERTask(Task):
     def build_variables(self, model) -> None:
         model.build({"token_ids": (None, None), "char_ids": (None, None, self.config.text.max_chars_per_token), "case_ids": (None, None)})
 
-    def training_summary(self, history, seconds, inputs) -> dict:
+    def training_summary(self, history, seconds, inputs, preprocessor) -> dict:
         dev_f1 = history.history.get("val_f1", [])
         return {
             **inputs.facts,

@@ -254,7 +254,7 @@ class SentimentTask(Task):
             metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
         )
 
-    def training_summary(self, history, seconds, inputs) -> dict:
+    def training_summary(self, history, seconds, inputs, preprocessor) -> dict:
         dev_accuracy = [100.0 * value for value in history.history.get("val_accuracy", [])]
         return {
             **inputs.facts,

@@ -147,7 +147,6 @@ class TranslationTask(Task):
             "train_pairs": len(train_data),
             "target_tokens": int(train_features["target_out_ids"].row_lengths().numpy().sum()),
             "dev_bleu": dev_bleu,
-            "preprocessor": preprocessor,
         }
         return TrainingInputs(
             training_batches(self.config, train_features, shuffle=True),
@@ -177,8 +176,7 @@ class TranslationTask(Task):
     def build_variables(self, model) -> None:
         model({"source_ids": tf.ones([1, 2], tf.int32), "target_in_ids": tf.ones([1, 2], tf.int32)})
 
-    def training_summary(self, history, seconds, inputs) -> dict:
-        preprocessor = inputs.facts["preprocessor"]
+    def training_summary(self, history, seconds, inputs, preprocessor) -> dict:
         return {
             "train_pairs": inputs.facts["train_pairs"],
             "source_vocabulary_size": preprocessor.source_vocabulary_size,
