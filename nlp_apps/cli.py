@@ -1,4 +1,4 @@
-"""Command line: `nlp-apps train|evaluate|predict|export|tasks`."""
+"""Command line: `nlp-apps train|pretrain|evaluate|predict|export|tasks`."""
 
 import argparse
 import os
@@ -27,6 +27,16 @@ def build_parser() -> argparse.ArgumentParser:
     train = subcommands.add_parser("train", help="train a pipeline; writes checkpoints, logs and the resolved config to its run directory")
     _add_config_arguments(train)
     train.add_argument("--resume", action="store_true", help="continue from the last epoch checkpoint of the run directory")
+
+    pretrain = subcommands.add_parser(
+        "pretrain", help="pretrain the shared encoder as a language model and write an encoder artifact (task: pretrain)"
+    )
+    _add_config_arguments(pretrain)
+    pretrain.add_argument("--resume", action="store_true", help="continue from the last epoch checkpoint of the run directory")
+    pretrain.add_argument(
+        "--from", dest="from_artifact", metavar="ARTIFACT",
+        help="continue pretraining from this encoder artifact on the config's corpora (ULMFiT's target-domain stage)",
+    )
 
     evaluate = subcommands.add_parser("evaluate", help="score the trained model on a data split")
     _add_config_arguments(evaluate)
@@ -93,9 +103,14 @@ def run(argv: list[str] | None = None) -> int:
         for name in PLANNED_TASKS:
             print(f"{name}: not yet available")
         return 0
-    config = load_config(arguments.config, arguments.overrides)
+    overrides = list(arguments.overrides)
+    if arguments.command == "pretrain" and arguments.from_artifact:
+        overrides.append(f"pretrain.from_artifact={arguments.from_artifact}")
+    config = load_config(arguments.config, overrides)
+    if arguments.command == "pretrain" and config.task != "pretrain":
+        raise ValueError(f"pretrain: {', '.join(arguments.config)} is a {config.task!r} pipeline; give a pretrain_*.yaml (task: pretrain)")
     task = get_task(config)
-    if arguments.command == "train":
+    if arguments.command in ("train", "pretrain"):
         task.train(resume=arguments.resume)
     elif arguments.command == "evaluate":
         task.evaluate(split=arguments.split)

@@ -65,9 +65,33 @@ class EncoderConfig:
     input_scaling: float = 1.0
     reservoir_density: float = 0.1
     seed: int = 1234
-    # Path of a pretrained encoder (`.keras` or `.weights.h5`) to start from.
+    # A pretrained encoder to start from: an encoder artifact folder written by
+    # `nlp-apps pretrain` (architecture, weights and vocabulary; the task takes
+    # all three, see nlp_apps/encoders/pretrained.py), or a bare `.keras` /
+    # `.weights.h5` file whose architecture must equal this config's.
     pretrained: str = ""
     trainable: bool = True
+    # Fine-tuning recipe of a pretrained encoder: "full" (everything trains),
+    # "frozen" (the encoder's weights stay fixed; only the head and, with
+    # scalar_mix, the mix weights train) or "gradual" (ULMFiT's gradual
+    # unfreezing: epoch 1 trains the head only, each later epoch unfreezes one
+    # more encoder layer group, top down; groups are the RNN layers, then the
+    # embeddings). See nlp_apps/training/fine_tuning.py.
+    fine_tuning: str = "full"
+    # Discriminative learning rates: encoder layer group k (1 = the top RNN
+    # layer, num_layers + 1 = the embeddings) trains at learning_rate x
+    # layer_lr_decay ** k; 1.0 = one rate for all (ULMFiT: 1 / 2.6).
+    layer_lr_decay: float = 1.0
+    # ELMo's learned scalar mix: the encoder output is gamma x a softmax-
+    # weighted sum of its layers (the token features projected to the output
+    # width, then every RNN layer) instead of the top layer alone.
+    scalar_mix: bool = False
+    # With a pretrained artifact: task words missing from its vocabulary get
+    # new (trainable) embedding rows instead of mapping to [UNK].
+    new_word_embeddings: bool = False
+    # GloVe / word2vec / fastText text vectors (.txt, .vec, optionally .gz)
+    # loaded into the token embedding for the vocabulary's words.
+    word_vectors: str = ""
 
 
 @dataclass
@@ -128,10 +152,12 @@ class TextConfig:
     """Tokenization and vocabulary options."""
 
     tokenizer: str = used_by("language_model", default="word")
-    lowercase: bool = used_by("ner", "sentiment", default=False)
-    max_vocabulary_size: int = used_by("ner", "sentiment", "language_model", default=50000)
-    min_frequency: int = used_by("ner", "sentiment", "language_model", default=1)
-    max_chars_per_token: int = used_by("ner", default=20)
+    lowercase: bool = used_by("ner", "sentiment", "pretrain", default=False)
+    # Pretraining: map every digit to "0" for the word lookup (the NER lookup always does).
+    normalize_digits: bool = used_by("pretrain", default=True)
+    max_vocabulary_size: int = used_by("ner", "sentiment", "language_model", "pretrain", default=50000)
+    min_frequency: int = used_by("ner", "sentiment", "language_model", "pretrain", default=1)
+    max_chars_per_token: int = used_by("ner", "pretrain", default=20)
     max_length: int = used_by("translation", "language_model", default=0)
     sentencepiece_vocabulary_size: int = used_by("translation", "language_model", default=8000)
     # Documents (sentiment): keep the first `max_sentences` sentences and the
@@ -162,11 +188,52 @@ class DecoderConfig:
 
 
 @dataclass
+class CorpusConfig:
+    """One pretraining text source; see nlp_apps/pretraining/corpora.py.
+
+    `path` is a file under `data.data_dir` (or `sample:NAME/FILE` for the
+    bundled samples), or `hub_name` a Hugging Face data set (with `hub_config`
+    and `split`). `format` is "text" (one line per example), "csv" / "jsonl"
+    (the `column` field; labels are ignored) or "conll" (the token column
+    `column`, default 0); empty = from the file name. `weight` repeats the
+    source in the training stream (2.0 = twice; fractions keep a seeded share).
+    """
+
+    path: str = ""
+    format: str = ""
+    column: Any = None
+    weight: float = 1.0
+    hub_name: str = ""
+    hub_config: str = ""
+    split: str = "train"
+
+
+@dataclass
+class PretrainConfig:
+    """`nlp-apps pretrain`: the encoder as a language model over `corpora`.
+
+    `direction` "bidirectional" trains a forward and a backward LM over one
+    shared embedding and tied softmax (ELMo); "forward" a forward LM only
+    (ULMFiT). `held_out_fraction` of each corpus' examples (a seeded share)
+    is held out for the perplexity in the encoder card. The artifact is
+    written to `artifact_dir` (default saved_models/NAME). `from_artifact`
+    (or `--from`) continues pretraining from an artifact, keeping its
+    architecture and vocabulary.
+    """
+
+    corpora: list = field(default_factory=list)
+    direction: str = "bidirectional"
+    held_out_fraction: float = 0.02
+    artifact_dir: str = ""
+    from_artifact: str = ""
+
+
+@dataclass
 class ModelConfig:
     """Task head options. A field that the chosen task does not read is an error (see `used_by`)."""
 
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
-    dropout: float = used_by("ner", "sentiment", "language_model", default=0.0)
+    dropout: float = used_by("ner", "sentiment", "language_model", "pretrain", default=0.0)
     # Probability of replacing a training token by [UNK], so the [UNK]
     # embedding is trained for the unknown words met at test time.
     unknown_word_dropout: float = used_by("ner", "sentiment", default=0.0)
@@ -186,7 +253,7 @@ class ModelConfig:
     # sampled_softmax > 0 trains with a sampled softmax over that many classes
     # (evaluation always uses the exact softmax).
     tie_weights: bool = used_by("language_model", default=True)
-    sampled_softmax: int = used_by("language_model", default=0)
+    sampled_softmax: int = used_by("language_model", "pretrain", default=0)
     # Translation: the decoder, label smoothing of the training loss, and
     # search: beam size (1 = greedy), GNMT length penalty alpha (0 = none),
     # and the output length limit (0 = 2 x source pieces + 10, at most 256).
@@ -241,7 +308,7 @@ class TrainConfig:
     # eval_streams parallel streams. (Learning-rate decay on plateau: see
     # lr_decay_patience / lr_decay_factor above.)
     mode: str = used_by("language_model", default="")
-    bptt_length: int = used_by("language_model", default=35)
+    bptt_length: int = used_by("language_model", "pretrain", default=35)
     eval_streams: int = used_by("language_model", default=10)
 
 
@@ -263,6 +330,7 @@ class PipelineConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
+    pretrain: PretrainConfig = used_by("pretrain", default_factory=PretrainConfig)
 
     def run_dir(self) -> Path:
         return Path(self.output_dir or os.path.join("runs", self.name or self.task))

@@ -19,6 +19,7 @@ from nlp_apps.config import EncoderConfig
 from nlp_apps.encoders.rnn_encoder import CASE_IDS, CHAR_IDS, TOKEN_IDS, RNNEncoder
 from nlp_apps.layers.character_embedding import CHAR_ENCODERS
 from nlp_apps.layers.rnn_stack import CELL_TYPES, MERGE_MODES
+from nlp_apps.training.fine_tuning import check_fine_tuning, freeze_encoder
 
 CONFIG_PREFIX = "model.encoder"
 
@@ -91,6 +92,7 @@ def build_rnn_encoder(config, vocabulary_size, char_alphabet_size=0, case_vocabu
             case_vocabulary_size=case_vocabulary_size if use_case else 0,
             case_embedding_dim=config.case_embedding_dim if use_case else 0,
             return_state=return_state,
+            scalar_mix=config.scalar_mix,
         )
     except ValueError as error:
         raise _with_config_prefix(error) from error
@@ -105,10 +107,13 @@ def build_encoder(
 ):
     """Builds the encoder selected by `config.type`.
 
-    If `config.pretrained` is set, the encoder is built and its weights are
-    loaded from that path (see `load_pretrained_encoder`). `trainable: false`
-    freezes the encoder, pretrained or not (a frozen fresh encoder gives fixed
-    random features).
+    If `config.pretrained` names a `.keras` / `.weights.h5` file, the encoder
+    is built and its weights are loaded from it (see `load_pretrained_encoder`);
+    an encoder artifact folder is loaded by the task once its vocabulary is
+    known (`nlp_apps.encoders.pretrained`). `trainable: false` or
+    `fine_tuning: frozen` freezes the encoder, pretrained or not (a frozen
+    fresh encoder gives fixed random features); a scalar mix on top of a
+    frozen encoder still trains.
     """
     if config.type not in ENCODERS:
         raise ValueError(f"{CONFIG_PREFIX}.type: unknown {config.type!r}; choose one of {', '.join(sorted(ENCODERS))}")
@@ -119,12 +124,16 @@ def build_encoder(
         case_vocabulary_size=case_vocabulary_size,
         return_state=return_state,
     )
-    if config.pretrained:
+    if config.pretrained and not Path(config.pretrained).is_dir():
         load_pretrained_encoder(encoder, config.pretrained)
+    check_fine_tuning(config)
     # Only ever set to False: setting `trainable = True` recurses into the
     # sublayers and would unfreeze parts that are frozen on purpose.
-    if not config.trainable:
-        encoder.trainable = False
+    if not config.trainable or config.fine_tuning == "frozen":
+        if isinstance(encoder, RNNEncoder):
+            freeze_encoder(encoder)
+        else:
+            encoder.trainable = False
     return encoder
 
 

@@ -58,6 +58,13 @@ class RNNEncoder(keras.layers.Layer):
             casing features); must be > 0 together with `case_embedding_dim`.
         case_embedding_dim: int. Casing embedding size; 0 disables them.
         return_state: bool. Also return the final RNN states.
+        scalar_mix: bool. Output ELMo's scalar mix `gamma * sum_j s_j h_j`
+            (Peters et al., 2018) over the layers `h_0` = the token features
+            projected to `output_dim` and `h_1 .. h_L` = the RNN layers, with
+            `s = softmax(w)`; `w` starts at 0 (an even mix) and `gamma` at 1.
+            The mix weights and the projection are attributes `mix_weights`,
+            `mix_gamma`, `mix_projection` (fine-tuning trains them with the
+            head when the encoder is frozen).
 
     Attributes:
         token_embedding: the `TokenEmbedding` (language models tie their
@@ -95,6 +102,7 @@ class RNNEncoder(keras.layers.Layer):
         case_vocabulary_size=0,
         case_embedding_dim=0,
         return_state=False,
+        scalar_mix=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -153,6 +161,7 @@ class RNNEncoder(keras.layers.Layer):
         self.case_vocabulary_size = case_vocabulary_size
         self.case_embedding_dim = case_embedding_dim
         self.return_state = bool(return_state)
+        self.scalar_mix = bool(scalar_mix)
 
         self.token_embedding = TokenEmbedding(
             vocabulary_size,
@@ -202,6 +211,11 @@ class RNNEncoder(keras.layers.Layer):
             + (char_units if self.char_embedding is not None else 0)
             + (case_embedding_dim if self.case_embedding is not None else 0)
         )
+        self.mix_projection = None
+        if self.scalar_mix:
+            self.mix_projection = keras.layers.Dense(
+                self.output_dim, use_bias=False, dtype=self.dtype_policy, name="mix_projection"
+            )
 
     def _split_inputs(self, inputs):
         """Returns (token_ids, char_ids or None, case_ids or None), checking required keys."""
@@ -237,6 +251,12 @@ class RNNEncoder(keras.layers.Layer):
         if self.case_embedding is not None:
             self.case_embedding.build(case_shape)
         self.rnn_stack.build((token_shape[0], token_shape[1], self.feature_dim))
+        if self.scalar_mix:
+            self.mix_projection.build((token_shape[0], token_shape[1], self.feature_dim))
+            self.mix_weights = self.add_weight(
+                shape=(self.num_layers + 1,), initializer="zeros", dtype="float32", name="mix_weights"
+            )
+            self.mix_gamma = self.add_weight(shape=(), initializer="ones", dtype="float32", name="mix_gamma")
 
     # `call` has two tensor arguments (inputs, initial_state); rebuilding
     # only needs the inputs' shape(s).
@@ -259,7 +279,21 @@ class RNNEncoder(keras.layers.Layer):
             features.append(self.case_embedding(case_ids))
         features = [ops.cast(feature, self.compute_dtype) for feature in features]
         vectors = features[0] if len(features) == 1 else ops.concatenate(features, axis=-1)
-        return self.rnn_stack(vectors, mask=token_mask, training=training, initial_state=initial_state)
+        if not self.scalar_mix:
+            return self.rnn_stack(vectors, mask=token_mask, training=training, initial_state=initial_state)
+        # `call` directly: the extra per-layer outputs are not part of the layer's output structure.
+        outputs, layers = self.rnn_stack.call(
+            vectors, mask=token_mask, training=training, initial_state=initial_state, return_layer_outputs=True
+        )
+        layer0 = self.mix_projection(vectors) * ops.cast(token_mask, vectors.dtype)[:, :, None]
+        weights = ops.cast(ops.softmax(self.mix_weights), self.compute_dtype)
+        mixed = weights[0] * layer0
+        for index, values in enumerate(layers, start=1):
+            mixed = mixed + weights[index] * values
+        mixed = ops.cast(self.mix_gamma, self.compute_dtype) * mixed
+        if self.return_state:
+            return mixed, outputs[1]
+        return mixed
 
     def compute_mask(self, inputs, mask=None):
         token_ids, _, _ = self._split_inputs(inputs)
@@ -297,6 +331,7 @@ class RNNEncoder(keras.layers.Layer):
                 "case_vocabulary_size": self.case_vocabulary_size,
                 "case_embedding_dim": self.case_embedding_dim,
                 "return_state": self.return_state,
+                "scalar_mix": self.scalar_mix,
             }
         )
         return config

@@ -253,7 +253,8 @@ class RNNStack(keras.layers.Layer):
         if config:
             self.build(config["input_shape"])
 
-    def call(self, inputs, mask=None, training=None, initial_state=None):
+    def call(self, inputs, mask=None, training=None, initial_state=None, return_layer_outputs=False):
+        """`return_layer_outputs=True` also returns every layer's (masked) sequences, bottom up (for a scalar mix)."""
         if initial_state is not None:
             initial_state = list(initial_state)
             if len(initial_state) != self.num_states:
@@ -274,6 +275,7 @@ class RNNStack(keras.layers.Layer):
 
         sequences = inputs
         states = []
+        layer_sequences = []
         for index, layer in enumerate(self.rnn_layers):
             layer_inputs = sequences
             if index > 0:
@@ -296,14 +298,17 @@ class RNNStack(keras.layers.Layer):
                     layer_states[offset] = ops.where(has_steps[:, None], state, reset_value)
             states.extend(layer_states)
             sequences = layer_outputs
+            layer_sequences.append(layer_outputs)
 
         if mask is not None:
             # Keras only zeroes masked outputs in some code paths (cuDNN,
             # Bidirectional); doing it here makes CPU and GPU agree.
-            sequences = sequences * ops.cast(mask, sequences.dtype)[:, :, None]
-        if self.return_state:
-            return sequences, states
-        return sequences
+            layer_sequences = [values * ops.cast(mask, values.dtype)[:, :, None] for values in layer_sequences]
+            sequences = layer_sequences[-1]
+        outputs = (sequences, states) if self.return_state else sequences
+        if return_layer_outputs:
+            return outputs, layer_sequences
+        return outputs
 
     def compute_mask(self, inputs, mask=None):
         if self.return_state:

@@ -50,6 +50,15 @@ from nlp_apps.export.verify import verify_saved_model, verify_tflite
 from nlp_apps.training.callbacks import build_callbacks
 from nlp_apps.training.distribution import get_strategy, set_precision_policy
 from nlp_apps.training.fit import fit_timed
+from nlp_apps.encoders.artifact import EncoderArtifact, apply_artifact, initialize_encoder
+from nlp_apps.encoders.word_vectors import load_word_vectors
+from nlp_apps.training.fine_tuning import (
+    GradualUnfreezing,
+    check_fine_tuning,
+    group_scales,
+    needs_group_scales,
+    variable_groups,
+)
 from nlp_apps.training.optimizers import build_optimizer
 from nlp_apps.training.run_directory import (
     ASSETS_DIR_NAME,
@@ -130,7 +139,10 @@ class Task:
     def __init__(self, config: PipelineConfig):
         config.validate_for_task(self.name)
         config.validate_values()
+        check_fine_tuning(config.model.encoder)
         self.config = config
+        # The encoder artifact of `model.encoder.pretrained`, loaded by `train`.
+        self.artifact: EncoderArtifact | None = None
 
     # ------------------------------------------------------------------ hooks: data and model
 
@@ -155,7 +167,15 @@ class Task:
         raise NotImplementedError
 
     def compile_model(self, model) -> None:
-        model.compile(optimizer=build_optimizer(self.config.train))
+        model.compile(optimizer=self.build_optimizer(model))
+
+    def encoder_vocabulary(self, preprocessor) -> list | None:
+        """The word list whose ids index the encoder's token embedding (word vectors, new rows), or None."""
+        return None
+
+    def pretrained_vocabulary(self, artifact: EncoderArtifact, train_data) -> list:
+        """The task's word vocabulary when starting from `artifact` (the artifact's, plus new words if configured)."""
+        raise ValueError(f"model.encoder.pretrained: task {self.name!r} cannot start from an encoder artifact yet")
 
     def before_fit(self, model, inputs: TrainingInputs) -> None:
         """Called inside the strategy scope right before `fit` (stream language models start streaming)."""
@@ -224,10 +244,60 @@ class Task:
             train_data = limit_examples(train_data, limit)
         return train_data, self.read_split("dev")
 
+    # ------------------------------------------------------------------ pretrained encoders
+
+    def load_artifact(self) -> None:
+        """Loads `model.encoder.pretrained` when it is an artifact folder and takes its architecture into the config."""
+        path = self.config.model.encoder.pretrained
+        if path and (Path(path).is_dir() or not Path(path).suffix):
+            self.artifact = EncoderArtifact.load(path)
+            apply_artifact(self.config, self.artifact)
+            print(self.artifact.describe())
+
+    def initialize_encoder_weights(self, model, preprocessor, resume: bool) -> None:
+        """Pretrained artifact weights, then word vectors, into the model's encoder (not on resume: the backup has them)."""
+        if resume:
+            return
+        encoder_config = self.config.model.encoder
+        if self.artifact is not None:
+            new_rows = initialize_encoder(model.encoder, self.artifact)
+            print(f"model.encoder.pretrained: encoder weights from {self.artifact.path}; {new_rows} new word rows")
+        if encoder_config.word_vectors:
+            vocabulary = self.encoder_vocabulary(preprocessor)
+            if vocabulary is None:
+                raise ValueError(f"model.encoder.word_vectors: task {self.name!r} has no word vocabulary to look vectors up for")
+            load_word_vectors(model.encoder, vocabulary, encoder_config.word_vectors)
+
+    def build_optimizer(self, model):
+        """The configured optimizer; with gradual unfreezing / discriminative rates, one that scales the encoder's groups."""
+        encoder_config = self.config.model.encoder
+        if not needs_group_scales(encoder_config):
+            return build_optimizer(self.config.train)
+        groups = variable_groups(model.encoder)
+        num_groups = max(groups.values()) + 1
+        return build_optimizer(
+            self.config.train,
+            group_scales={
+                "variable_groups": groups,
+                "num_groups": num_groups,
+                "initial_scales": group_scales(num_groups, encoder_config.layer_lr_decay, encoder_config.fine_tuning, 0),
+            },
+        )
+
+    def fine_tuning_callbacks(self, model) -> list:
+        encoder_config = self.config.model.encoder
+        if not needs_group_scales(encoder_config):
+            return []
+        num_groups = max(variable_groups(model.encoder).values()) + 1
+        return [GradualUnfreezing(num_groups, encoder_config.layer_lr_decay, encoder_config.fine_tuning)]
+
+    # ------------------------------------------------------------------ the shared flow (train)
+
     def train(self, resume: bool = False) -> dict:
         config = self.config
         set_precision_policy(config.train)
         keras.utils.set_random_seed(config.train.seed)
+        self.load_artifact()
         run_dir = prepare_run_dir(config, resume)
         train_data, dev_data = self.read_training_data()
         assets_dir = run_dir / ASSETS_DIR_NAME
@@ -242,8 +312,9 @@ class Task:
         with strategy.scope():
             model = self.build_model(preprocessor)
             self.build_variables(model)
+            self.initialize_encoder_weights(model, preprocessor, resume)
             self.compile_model(model)
-        callbacks = list(inputs.callbacks)
+        callbacks = self.fine_tuning_callbacks(model) + list(inputs.callbacks)
         callbacks += build_callbacks(run_dir, config.train, resume, monitor=self.monitor, mode=self.monitor_mode)
         self.before_fit(model, inputs)
         history, seconds = fit_timed(model, config.train, inputs.train_batches, callbacks, inputs.validation_batches)

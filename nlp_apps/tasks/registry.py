@@ -11,6 +11,7 @@ TASK_CLASSES = {
     "sentiment": "nlp_apps.tasks.sentiment.task:SentimentTask",
     "language_model": "nlp_apps.tasks.language_model.task:LanguageModelTask",
     "translation": "nlp_apps.tasks.translation.task:TranslationTask",
+    "pretrain": "nlp_apps.pretraining.task:PretrainTask",
 }
 
 # Tasks that are designed but not implemented yet; named so users get a clear answer.

@@ -3,6 +3,7 @@
 import keras
 
 from nlp_apps.config import TrainConfig
+from nlp_apps.training.fine_tuning import GROUP_SCALED_OPTIMIZERS
 
 OPTIMIZERS = {
     "adam": keras.optimizers.Adam,
@@ -13,11 +14,13 @@ OPTIMIZERS = {
 }
 
 
-def build_optimizer(train_config: TrainConfig, learning_rate=None) -> keras.optimizers.Optimizer:
+def build_optimizer(train_config: TrainConfig, learning_rate=None, group_scales=None) -> keras.optimizers.Optimizer:
     """Returns the configured optimizer with global-norm gradient clipping.
 
     Clipping by the global norm (not per tensor) keeps the update direction,
-    which is what tames exploding gradients in RNNs.
+    which is what tames exploding gradients in RNNs. `group_scales`
+    (`{"variable_groups", "num_groups", "initial_scales"}`, see
+    `nlp_apps.training.fine_tuning`) gives layer groups their own rates.
     """
     name = train_config.optimizer.lower()
     if name not in OPTIMIZERS:
@@ -25,4 +28,6 @@ def build_optimizer(train_config: TrainConfig, learning_rate=None) -> keras.opti
     kwargs = {"learning_rate": learning_rate if learning_rate is not None else train_config.learning_rate}
     if train_config.clipnorm and train_config.clipnorm > 0:
         kwargs["global_clipnorm"] = train_config.clipnorm
+    if group_scales:
+        return GROUP_SCALED_OPTIMIZERS[name](**kwargs, **group_scales)
     return OPTIMIZERS[name](**kwargs)

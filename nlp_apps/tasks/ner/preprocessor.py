@@ -1,7 +1,11 @@
 """Turns raw strings (or pre-split tokens) into the sequence tagger's inputs, in-graph."""
 
+import collections
+
 import keras
 import tensorflow as tf
+
+from nlp_apps.encoders.artifact import extended_vocabulary
 
 from nlp_apps.data.columns import ragged_rows
 from nlp_apps.text.char_lookup import build_alphabet
@@ -66,8 +70,17 @@ class NERPreprocessor(VocabularyFiles, keras.layers.Layer):
         words = [[token.decode("utf-8") for token in sentence] for sentence in normalized]
         vocabulary = Vocabulary.build(words, max_size=max_vocabulary_size, min_frequency=min_frequency)
         alphabet = build_alphabet([token for sentence in tokens for token in sentence])
-        tag_names = ["O"] + sorted({tag for sentence in tags for tag in sentence} - {"O"})
-        return cls(vocabulary.tokens, alphabet, lowercase=lowercase, max_chars_per_token=max_chars_per_token, tag_names=tag_names)
+        return cls(vocabulary.tokens, alphabet, lowercase=lowercase, max_chars_per_token=max_chars_per_token, tag_names=_tag_names(tags))
+
+    @classmethod
+    def from_artifact(cls, artifact, tokens, tags, new_words=False, max_vocabulary_size=50000, min_frequency=1):
+        """With a pretrained encoder artifact: its vocabulary, alphabet and word lookup (plus new task words if `new_words`)."""
+        options = dict(artifact.text_options)
+        probe = cls(["[PAD]", "[UNK]"], [], **options)
+        normalized = probe.normalize_words(ragged_rows(tokens)).flat_values.numpy()
+        counts = collections.Counter(word.decode("utf-8") for word in normalized)
+        vocabulary = extended_vocabulary(artifact, counts, new_words, max_vocabulary_size, min_frequency)
+        return cls(vocabulary, artifact.alphabet, tag_names=_tag_names(tags), **options)
 
     def options(self) -> dict:
         return {"lowercase": self.lowercase, "normalize_digits": self.normalize_digits, "max_chars_per_token": self.max_chars_per_token}
@@ -109,6 +122,11 @@ class NERPreprocessor(VocabularyFiles, keras.layers.Layer):
             }
         )
         return config
+
+
+def _tag_names(tags) -> list:
+    """The tag names of training sentences, "O" first (padding decodes to it)."""
+    return ["O"] + sorted({tag for sentence in tags for tag in sentence} - {"O"})
 
 
 def to_dense_features(features):

@@ -183,11 +183,19 @@ class NERTask(Task):
 
     def build_preprocessor(self, train_data) -> NERPreprocessor:
         text = self.config.text
+        tokens, tags = column(train_data, "tokens"), self.gold_tags(train_data, self.config.model.train_tag_scheme)
+        if self.artifact is not None:
+            return NERPreprocessor.from_artifact(
+                self.artifact, tokens, tags, new_words=self.config.model.encoder.new_word_embeddings,
+                max_vocabulary_size=text.max_vocabulary_size, min_frequency=text.min_frequency,
+            )
         return NERPreprocessor.from_training_data(
-            column(train_data, "tokens"), self.gold_tags(train_data, self.config.model.train_tag_scheme),
-            lowercase=text.lowercase, max_chars_per_token=text.max_chars_per_token,
+            tokens, tags, lowercase=text.lowercase, max_chars_per_token=text.max_chars_per_token,
             max_vocabulary_size=text.max_vocabulary_size, min_frequency=text.min_frequency,
         )
+
+    def encoder_vocabulary(self, preprocessor) -> list:
+        return preprocessor.vocabulary
 
     def prepare_training(self, preprocessor, train_data, dev_data) -> TrainingInputs:
         model_config = self.config.model

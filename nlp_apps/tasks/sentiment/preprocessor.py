@@ -1,8 +1,12 @@
 """Turns raw reviews into the sentiment classifier's (batch, sentences, words) ids, in-graph."""
 
+import collections
+
 import keras
 import tensorflow as tf
 import tensorflow_text
+
+from nlp_apps.encoders.artifact import extended_vocabulary
 
 from nlp_apps.text import _graph_utils
 from nlp_apps.text.vocabulary import Vocabulary
@@ -45,6 +49,8 @@ class SentimentPreprocessor(VocabularyFiles, keras.layers.Layer):
     Args:
         vocabulary: list of word strings, "[PAD]" and "[UNK]" first.
         lowercase: bool. Look words up lower-cased.
+        normalize_digits: bool. Map every digit to "0" for the lookup (as
+            the word lookup of a pretrained encoder artifact may).
         max_sentences: int. Sentences kept per document (0 = all).
         max_words_per_sentence: int. Words kept per sentence (0 = all).
         label_names: list of the class names in class-id order.
@@ -56,7 +62,8 @@ class SentimentPreprocessor(VocabularyFiles, keras.layers.Layer):
 
     json_assets = {"label_names": "labels.json"}
 
-    def __init__(self, vocabulary, lowercase=True, max_sentences=0, max_words_per_sentence=0, label_names=(), **kwargs):
+    def __init__(self, vocabulary, lowercase=True, max_sentences=0, max_words_per_sentence=0, label_names=(),
+                 normalize_digits=False, **kwargs):
         super().__init__(**kwargs)
         for name, value in (("max_sentences", max_sentences), ("max_words_per_sentence", max_words_per_sentence)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -64,6 +71,7 @@ class SentimentPreprocessor(VocabularyFiles, keras.layers.Layer):
         self.vocabulary = list(vocabulary)
         self.label_names = [str(name) for name in label_names]
         self.lowercase = bool(lowercase)
+        self.normalize_digits = bool(normalize_digits)
         self.max_sentences = max_sentences
         self.max_words_per_sentence = max_words_per_sentence
         self.word_tokenizer = WordTokenizer()
@@ -81,13 +89,30 @@ class SentimentPreprocessor(VocabularyFiles, keras.layers.Layer):
         vocabulary = Vocabulary.build(
             [[word.decode("utf-8") for word in words]], max_size=max_vocabulary_size, min_frequency=min_frequency
         )
-        label_names = [str(label) for label in label_names] or sorted(set(labels))
-        if len(label_names) < 2:
-            raise ValueError(f"{label_field}: the training data has only the label(s) {label_names}; need at least 2")
-        return cls(vocabulary.tokens, label_names=label_names, **options)
+        return cls(vocabulary.tokens, label_names=_label_names(labels, label_names, label_field), **options)
+
+    @classmethod
+    def from_artifact(cls, artifact, texts, labels, label_names=(), max_sentences=0, max_words_per_sentence=0,
+                      new_words=False, max_vocabulary_size=50000, min_frequency=1, label_field="data.label_column"):
+        """With a pretrained encoder artifact: its vocabulary and word lookup (plus the task's new words if `new_words`)."""
+        options = {
+            "lowercase": artifact.text_options["lowercase"],
+            "normalize_digits": artifact.text_options.get("normalize_digits", False),
+            "max_sentences": max_sentences,
+            "max_words_per_sentence": max_words_per_sentence,
+        }
+        probe = cls(["[PAD]", "[UNK]"], **options)
+        counts = collections.Counter(word.decode("utf-8") for word in probe.normalize_words(probe.split_many(texts).flat_values).numpy())
+        vocabulary = extended_vocabulary(artifact, counts, new_words, max_vocabulary_size, min_frequency)
+        return cls(vocabulary, label_names=_label_names(labels, label_names, label_field), **options)
 
     def options(self) -> dict:
-        return {"lowercase": self.lowercase, "max_sentences": self.max_sentences, "max_words_per_sentence": self.max_words_per_sentence}
+        return {
+            "lowercase": self.lowercase,
+            "normalize_digits": self.normalize_digits,
+            "max_sentences": self.max_sentences,
+            "max_words_per_sentence": self.max_words_per_sentence,
+        }
 
     def without_truncation(self) -> "SentimentPreprocessor":
         """The same preprocessing with every sentence and word kept (explanations show the cut-off text too)."""
@@ -103,7 +128,11 @@ class SentimentPreprocessor(VocabularyFiles, keras.layers.Layer):
 
     def normalize_words(self, words):
         """The word form used for the vocabulary."""
-        return tf.strings.lower(words, encoding="utf-8") if self.lowercase else words
+        if self.lowercase:
+            words = tf.strings.lower(words, encoding="utf-8")
+        if self.normalize_digits:
+            words = tf.strings.regex_replace(words, r"[0-9]", "0")
+        return words
 
     def split_documents(self, texts):
         """String `(batch,)` → (words `(batch, None, None)`, sentences `(batch, None)`), ragged, truncated."""
@@ -138,6 +167,7 @@ class SentimentPreprocessor(VocabularyFiles, keras.layers.Layer):
             {
                 "vocabulary": self.vocabulary,
                 "lowercase": self.lowercase,
+                "normalize_digits": self.normalize_digits,
                 "max_sentences": self.max_sentences,
                 "max_words_per_sentence": self.max_words_per_sentence,
                 "label_names": self.label_names,
@@ -156,3 +186,11 @@ def to_dense_ids(token_ids):
     num_sentences = tf.maximum(tf.reduce_max(tf.concat([token_ids.row_lengths(), [0]], axis=0)), 1)
     num_words = tf.maximum(tf.reduce_max(tf.concat([token_ids.values.row_lengths(), [0]], axis=0)), 1)
     return token_ids.to_tensor(shape=tf.stack([batch_size, num_sentences, num_words]))
+
+
+def _label_names(labels, label_names, label_field) -> list:
+    """`label_names` as strings, or the sorted training labels; at least two."""
+    names = [str(label) for label in label_names] or sorted(set(labels))
+    if len(names) < 2:
+        raise ValueError(f"{label_field}: the training data has only the label(s) {names}; need at least 2")
+    return names

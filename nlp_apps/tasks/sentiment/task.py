@@ -27,7 +27,6 @@ from nlp_apps.tasks.sentiment import export as sentiment_export
 from nlp_apps.tasks.sentiment.model import SentimentClassifier
 from nlp_apps.tasks.sentiment.preprocessor import SentimentPreprocessor
 from nlp_apps.training.fit import bucketed_batches
-from nlp_apps.training.optimizers import build_optimizer
 
 # Marks each example's number of words, so batches are bucketed by document length.
 LENGTH_KEY = "word_count"
@@ -212,12 +211,28 @@ class SentimentTask(Task):
 
     def build_preprocessor(self, train_data) -> SentimentPreprocessor:
         text, data = self.config.text, self.config.data
+        if self.artifact is not None:
+            if self.artifact.encoder_config["char_embedding_dim"] or self.artifact.encoder_config["case_embedding_dim"]:
+                raise ValueError(
+                    f"model.encoder.pretrained: {self.artifact.path} uses character or casing features, which the "
+                    "sentiment task does not compute; pretrain its encoder without them"
+                )
+            return SentimentPreprocessor.from_artifact(
+                self.artifact, column(train_data, "text"), column(train_data, "label"), label_names=data.labels,
+                max_sentences=text.max_sentences, max_words_per_sentence=text.max_words_per_sentence,
+                new_words=self.config.model.encoder.new_word_embeddings,
+                max_vocabulary_size=text.max_vocabulary_size, min_frequency=text.min_frequency,
+                label_field=f"data.{data.label_column}",
+            )
         return SentimentPreprocessor.from_training_data(
             column(train_data, "text"), column(train_data, "label"), label_names=data.labels,
             lowercase=text.lowercase, max_sentences=text.max_sentences, max_words_per_sentence=text.max_words_per_sentence,
             max_vocabulary_size=text.max_vocabulary_size, min_frequency=text.min_frequency,
             label_field=f"data.{data.label_column}",
         )
+
+    def encoder_vocabulary(self, preprocessor) -> list:
+        return preprocessor.vocabulary
 
     def prepare_training(self, preprocessor, train_data, dev_data) -> TrainingInputs:
         train_features = encode_documents(preprocessor, column(train_data, "text"), column(train_data, "label"))
@@ -249,7 +264,7 @@ class SentimentTask(Task):
 
     def compile_model(self, model) -> None:
         model.compile(
-            optimizer=build_optimizer(self.config.train),
+            optimizer=self.build_optimizer(model),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
         )
