@@ -122,6 +122,10 @@ class DataConfig:
     split_seed: int = used_by("sentiment", "language_model", default=1234)
     # 0 keeps every example; a positive value keeps the first N (smoke runs).
     max_train_examples: int = 0
+    # A seeded share of the training examples (train.seed; file order kept),
+    # for learning curves such as "10 % of the labels"; 1.0 = all. Dev and
+    # test are never subsampled.
+    train_fraction: float = 1.0
     # Language modeling on a single file (no dev/test given): share of the
     # lines held out as a contiguous test block (dev uses dev_fraction).
     test_fraction: float = used_by("language_model", default=0.05)
@@ -350,6 +354,7 @@ class PipelineConfig:
             ("train.clipnorm", self.train.clipnorm, lambda v: v >= 0, "a number >= 0 (0 = no clipping)"),
             ("train.max_train_minutes", self.train.max_train_minutes, lambda v: v >= 0, "a number >= 0 (0 = no limit)"),
             ("train.steps_per_epoch", self.train.steps_per_epoch, lambda v: v >= 0, "an integer >= 0 (0 = the whole data)"),
+            ("data.train_fraction", self.data.train_fraction, lambda v: 0 < v <= 1, "a fraction in (0, 1]"),
         ]
         probability = (lambda v: 0 <= v < 1, "a probability in [0, 1)")
         for field_path, value in (

@@ -28,7 +28,8 @@ from nlp_apps.data.text_classification_reader import _csv_records, _file_format,
 from nlp_apps.tasks.sentiment.preprocessor import LINE_BREAK_MARKUP
 from nlp_apps.text.word_tokenizer import WordTokenizer
 
-FORMATS = ("text", "csv", "jsonl", "conll")
+# "tokens": text already split into words by spaces (PTB, WikiText-2), kept as it is.
+FORMATS = ("text", "tokens", "csv", "jsonl", "conll")
 # Raw text is tokenized this many lines per graph call.
 TOKENIZE_CHUNK = 2000
 
@@ -181,6 +182,8 @@ def read_source(config: CorpusConfig, data_dir: str) -> tuple[str, list[list[str
             documents = _conll_tokens(path, int(config.column or 0))
         elif file_format in ("csv", "jsonl"):
             documents = tokenize_texts(_table_texts(path, config.column or "text", file_format))
+        elif file_format == "tokens":
+            documents = [line.split() for line in _text_lines(path)]
         else:
             documents = tokenize_texts(_text_lines(path))
         name = str(path)

@@ -56,6 +56,21 @@ def build_callbacks(run_dir: Path, train_config: TrainConfig, resume: bool, moni
     return callbacks
 
 
+class EpochClock(keras.callbacks.Callback):
+    """Records the seconds since training began at the end of every epoch (the x axis of a learning curve)."""
+
+    def __init__(self):
+        super().__init__()
+        self.started = None
+        self.seconds = []
+
+    def on_train_begin(self, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(round(time.perf_counter() - self.started, 2))
+
+
 class TimeBudget(keras.callbacks.Callback):
     """Stops training before an epoch that would overrun the time budget.
 
