@@ -98,6 +98,9 @@ def run(argv: list[str] | None = None) -> int:
     if arguments.command == "tasks":
         for name in sorted(TASK_CLASSES):
             task_class = get_task_class(name)
+            if not task_class.output_formats:
+                print(f"{name}: available (nlp-apps {name} -c CONFIG writes an encoder artifact; no predict)")
+                continue
             options = ", ".join(OPTION_FLAGS.get(option, "--" + option.replace("_", "-")) for option in task_class.predict_options) or "none"
             print(f"{name}: available (predict --format {'|'.join(task_class.output_formats)}; predict options: {options})")
         for name in PLANNED_TASKS:

@@ -185,6 +185,7 @@ def test_config_round_trip_with_non_default_values():
         case_vocabulary_size=5,
         case_embedding_dim=3,
         return_state=True,
+        scalar_mix=True,
     )
     config = encoder.get_config()
     # Echo-state cells reject recurrent dropout and weight drop; they are
@@ -253,3 +254,23 @@ def test_weight_drop_reaches_every_layer_and_saves(tmp_path):
     restored = keras.saving.load_model(path)
     for got, want in zip(numpy(restored(TOKEN_IDS)), numpy(model(TOKEN_IDS))):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_scalar_mix_starts_as_the_even_mix_of_projected_features_and_layers(reload_keras_model):
+    encoder = RNNEncoder(12, 6, units=5, num_layers=2, bidirectional=True, scalar_mix=True)
+    outputs = encoder(TOKEN_IDS).numpy()
+    assert outputs.shape == (2, 4, 10)
+    features = encoder.token_embedding(TOKEN_IDS)
+    (_, layers) = encoder.rnn_stack.call(features, mask=TOKEN_IDS != 0, return_layer_outputs=True)
+    mask = (TOKEN_IDS != 0)[:, :, None]
+    expected = (encoder.mix_projection(features).numpy() * mask + layers[0].numpy() + layers[1].numpy()) / 3
+    np.testing.assert_allclose(outputs, expected, atol=1e-6)
+    # The mix weights train (they get gradients) and survive a save / load.
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(encoder(TOKEN_IDS) ** 2)
+    gradients = tape.gradient(loss, [encoder.mix_weights, encoder.mix_gamma])
+    assert all(np.any(g.numpy() != 0) for g in gradients)
+    encoder.mix_weights.assign([1.0, -1.0, 0.5])
+    inputs = keras.Input(shape=(None,), dtype="int32")
+    model = keras.Model(inputs, encoder(inputs))
+    np.testing.assert_allclose(reload_keras_model(model)(TOKEN_IDS), model(TOKEN_IDS), atol=1e-6)

@@ -56,7 +56,7 @@ def test_a_field_in_a_config_file_is_reported_with_the_file(tmp_path):
 
 
 def test_unknown_task_names_the_choices():
-    with pytest.raises(ValueError, match="task: unknown task 'pos'; available tasks: language_model, ner, sentiment, translation"):
+    with pytest.raises(ValueError, match="task: unknown task 'pos'; available tasks: language_model, ner, pretrain, sentiment, translation"):
         get_task_class("pos")
 
 
