@@ -126,6 +126,7 @@ class Task:
         output_formats: what `predict --format` offers.
         predict_options: the keyword options `predict` takes (CLI flags).
         evaluation_text_keys: score entries written as text files, not JSON.
+        accepts_artifacts: `build_preprocessor` can start from `self.artifact`.
     """
 
     name = ""
@@ -135,6 +136,8 @@ class Task:
     output_formats: tuple = OUTPUT_FORMATS
     predict_options: tuple = ()
     evaluation_text_keys: tuple = ()
+    # Whether `model.encoder.pretrained` may name an encoder artifact (the task builds its preprocessor from one).
+    accepts_artifacts = False
 
     def __init__(self, config: PipelineConfig):
         config.validate_for_task(self.name)
@@ -172,10 +175,6 @@ class Task:
     def encoder_vocabulary(self, preprocessor) -> list | None:
         """The word list whose ids index the encoder's token embedding (word vectors, new rows), or None."""
         return None
-
-    def pretrained_vocabulary(self, artifact: EncoderArtifact, train_data) -> list:
-        """The task's word vocabulary when starting from `artifact` (the artifact's, plus new words if configured)."""
-        raise ValueError(f"model.encoder.pretrained: task {self.name!r} cannot start from an encoder artifact yet")
 
     def before_fit(self, model, inputs: TrainingInputs) -> None:
         """Called inside the strategy scope right before `fit` (stream language models start streaming)."""
@@ -252,6 +251,11 @@ class Task:
         """Loads `model.encoder.pretrained` when it is an artifact folder and takes its architecture into the config."""
         path = self.config.model.encoder.pretrained
         if path and (Path(path).is_dir() or not Path(path).suffix):
+            if not self.accepts_artifacts:
+                raise ValueError(
+                    f"model.encoder.pretrained: task {self.name!r} cannot start from an encoder artifact yet "
+                    "(it builds its own vocabulary or subword model); ner, sentiment and language_model can"
+                )
             self.artifact = EncoderArtifact.load(path)
             apply_artifact(self.config, self.artifact)
             print(self.artifact.describe())

@@ -370,3 +370,68 @@ def test_evaluate_reports_held_out_perplexity_per_direction(artifact_dir):
     for direction in ("forward", "backward"):
         assert scores[f"{direction}_perplexity"] == pytest.approx(summary["held_out_perplexity"][direction], rel=1e-3)
     assert math.isfinite(scores["forward_perplexity"])
+
+
+# ---------------------------------------------------------------------------- language modeling and translation
+
+
+@pytest.fixture(scope="module")
+def forward_artifact_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pretrain_forward")
+    config = load_config(
+        [PRETRAIN],
+        [f"output_dir={root / 'run'}", f"pretrain.artifact_dir={root / 'artifact'}", "train.verbose=0", "train.epochs=2",
+         "pretrain.direction=forward", "model.encoder.units=64"],
+    )
+    PretrainTask(config).train()
+    return root / "artifact"
+
+
+def test_a_language_model_starts_from_a_forward_artifact_and_exports(forward_artifact_dir, tmp_path):
+    artifact = EncoderArtifact.load(forward_artifact_dir)
+    assert artifact.card["objective"] == "forward language model"
+    config = fine_tune_config("pipelines/lm_sample.yaml", forward_artifact_dir, tmp_path, "train.epochs=2")
+    task = get_task(config)
+    summary = task.train()
+    run = task.load_trained()
+    vocabulary = run.preprocessor.vocabulary.tokens
+    # The artifact's words keep their ids; <eos> is a new row after them.
+    assert vocabulary[: len(artifact.vocabulary)] == artifact.vocabulary and vocabulary[len(artifact.vocabulary)] == "<eos>"
+    assert run.preprocessor.eos_id == len(artifact.vocabulary) and run.preprocessor.lowercase
+    assert summary["best_valid_perplexity"] < len(vocabulary)
+    manifest = task.export()
+    for name, check in manifest["verification"].items():
+        assert max(check["max_abs_diff"].values()) <= check["atol"], name
+
+
+def test_a_language_model_refuses_a_bidirectional_artifact(artifact_dir, tmp_path):
+    path, _ = artifact_dir
+    config = fine_tune_config("pipelines/lm_sample.yaml", path, tmp_path, "model.encoder.units=32")
+    with pytest.raises(ValueError, match=r"'model.encoder.bidirectional' is False but the pretrained encoder .* has True"):
+        get_task(config).load_artifact()
+
+
+def test_translation_cannot_start_from_an_artifact_yet(artifact_dir, tmp_path):
+    path, _ = artifact_dir
+    config = fine_tune_config("pipelines/translation_sample.yaml", path, tmp_path)
+    with pytest.raises(ValueError, match="task 'translation' cannot start from an encoder artifact yet"):
+        get_task(config).load_artifact()
+
+
+def test_gradual_unfreezing_resumes_at_the_right_stage_and_runs_in_mixed_precision(artifact_dir, tmp_path, capsys):
+    path, _ = artifact_dir
+    config = fine_tune_config(NER_PRETRAINED, path, tmp_path, "train.epochs=1")
+    get_task(config).train()
+    capsys.readouterr()
+    resumed = fine_tune_config(NER_PRETRAINED, path, tmp_path, "train.epochs=3")
+    summary = get_task(resumed).train(resume=True)
+    log = capsys.readouterr().out
+    # Epochs 2 and 3 of the schedule, not a restart at epoch 1.
+    assert "epoch 2 trains layer groups [0, 1]" in log and "epoch 3 trains layer groups [0, 1, 2]" in log
+    assert "epoch 1 trains" not in log and summary["epochs_run"] == 2
+    mixed = fine_tune_config(NER_PRETRAINED, path, tmp_path / "mixed", "train.epochs=2", "train.mixed_precision=true")
+    try:
+        summary = get_task(mixed).train()
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert summary["epochs_run"] == 2 and "epoch 2 trains layer groups [0, 1]" in capsys.readouterr().out

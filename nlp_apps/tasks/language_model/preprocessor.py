@@ -23,12 +23,14 @@ end-of-line token: in a running text every line starts after one), and
 
 from __future__ import annotations
 
+import collections
 import json
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
+from nlp_apps.encoders.artifact import extended_vocabulary
 from nlp_apps.text.char_lookup import build_alphabet
 from nlp_apps.text.char_tokenizer import CharTokenizer
 from nlp_apps.text.sentencepiece_model import SubwordTokenizer, train_sentencepiece
@@ -45,16 +47,22 @@ class LanguageModelPreprocessor(tf.Module):
 
     Args:
         level: "word", "char" or "sentencepiece".
-        vocabulary: `Vocabulary` (word level).
+        vocabulary: `Vocabulary` (word level). `<eos>` is its extra special
+            token (id 2), or, for a vocabulary taken from a pretrained encoder
+            artifact, a regular token after the artifact's words.
         alphabet: list of characters (char level).
         sentencepiece_model: serialized SentencePiece model bytes (subword level).
+        lowercase, normalize_digits: word level: look words up lower-cased /
+            with digits folded to "0" (the lookup of a pretrained encoder).
     """
 
-    def __init__(self, level, vocabulary=None, alphabet=None, sentencepiece_model=None):
+    def __init__(self, level, vocabulary=None, alphabet=None, sentencepiece_model=None, lowercase=False, normalize_digits=False):
         super().__init__()
         if level not in TOKENIZERS:
             raise ValueError(f"text.tokenizer: unknown {level!r}; choose one of {', '.join(TOKENIZERS)}")
         self.level = level
+        self.lowercase = bool(lowercase)
+        self.normalize_digits = bool(normalize_digits)
         self.vocabulary = vocabulary
         self.alphabet = alphabet
         self.sentencepiece_model = sentencepiece_model
@@ -96,10 +104,35 @@ class LanguageModelPreprocessor(tf.Module):
             return cls(level, sentencepiece_model=model)
         raise ValueError(f"text.tokenizer: unknown {level!r}; choose one of {', '.join(TOKENIZERS)}")
 
+    @classmethod
+    def from_artifact(cls, artifact, train_lines, new_words=False, max_vocabulary_size=50000, min_frequency=1):
+        """Word level with a pretrained encoder artifact's vocabulary and lookup; `<eos>` (and new words) get rows after its words."""
+        options = {"lowercase": artifact.text_options["lowercase"], "normalize_digits": artifact.text_options.get("normalize_digits", False)}
+        probe = cls("word", vocabulary=Vocabulary([EOS_TOKEN]), **options)
+        words = probe.normalize(tf.strings.split(tf.constant(train_lines, dtype=tf.string, shape=[len(train_lines)]))).flat_values
+        counts = collections.Counter(word.decode("utf-8") for word in words.numpy())
+        tokens = extended_vocabulary(artifact, counts, new_words, max_vocabulary_size, min_frequency)
+        if EOS_TOKEN not in tokens:
+            tokens.append(EOS_TOKEN)
+        return cls("word", vocabulary=Vocabulary(tokens[2:], pad_token=tokens[0], unk_token=tokens[1]), **options)
+
+    def normalize(self, words):
+        """The word form looked up (word level)."""
+        if self.lowercase:
+            words = tf.strings.lower(words, encoding="utf-8")
+        if self.normalize_digits:
+            words = tf.strings.regex_replace(words, r"[0-9]", "0")
+        return words
+
     def save(self, folder: Path) -> None:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "tokenizer.json").write_text(json.dumps({"level": self.level}))
+        options = {"level": self.level}
+        if self.level == "word":
+            # Whether <eos> is the extra special token (id 2) or a regular token (artifact vocabularies).
+            options.update(lowercase=self.lowercase, normalize_digits=self.normalize_digits,
+                           eos_special=self.eos_id == 2)
+        (folder / "tokenizer.json").write_text(json.dumps(options))
         if self.level == "word":
             self.vocabulary.save(folder / "vocabulary.txt")
         elif self.level == "char":
@@ -113,9 +146,14 @@ class LanguageModelPreprocessor(tf.Module):
         path = folder / "tokenizer.json"
         if not path.is_file():
             raise ValueError(f"{path}: missing; train the language model first")
-        level = json.loads(path.read_text())["level"]
+        options = json.loads(path.read_text())
+        level = options["level"]
         if level == "word":
-            return cls(level, vocabulary=Vocabulary.load(folder / "vocabulary.txt", extra_special_tokens=(EOS_TOKEN,)))
+            extras = (EOS_TOKEN,) if options.get("eos_special", True) else None
+            return cls(
+                level, vocabulary=Vocabulary.load(folder / "vocabulary.txt", extra_special_tokens=extras),
+                lowercase=options.get("lowercase", False), normalize_digits=options.get("normalize_digits", False),
+            )
         if level == "char":
             return cls(level, alphabet=json.loads((folder / "alphabet.json").read_text(encoding="utf-8")))
         return cls(level, sentencepiece_model=(folder / "sentencepiece.model").read_bytes())
@@ -149,7 +187,7 @@ class LanguageModelPreprocessor(tf.Module):
     def tokenize(self, texts):
         """String `(batch,)` → ragged int64 ids `(batch, None)`; nothing added."""
         if self.level == "word":
-            return self.lookup(tf.strings.split(texts))
+            return self.lookup(self.normalize(tf.strings.split(texts)))
         if self.level == "char":
             return self.char_tokenizer(texts)
         return self.subword_tokenizer(texts)

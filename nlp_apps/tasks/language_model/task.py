@@ -188,6 +188,7 @@ class LanguageModelTask(Task):
     monitor = "val_perplexity"
     monitor_mode = "min"
     predict_options = ("max_length", "temperature", "top_k", "top_p", "seed")
+    accepts_artifacts = True
 
     def __init__(self, config):
         super().__init__(config)
@@ -206,6 +207,8 @@ class LanguageModelTask(Task):
 
     def build_preprocessor(self, train_lines) -> LanguageModelPreprocessor:
         text = self.config.text
+        if self.artifact is not None:
+            return self.preprocessor_from_artifact(train_lines)
         return LanguageModelPreprocessor.from_training_data(
             text.tokenizer,
             train_lines,
@@ -214,6 +217,26 @@ class LanguageModelTask(Task):
             sentencepiece_vocabulary_size=text.sentencepiece_vocabulary_size,
             seed=self.config.train.seed,
         )
+
+    def preprocessor_from_artifact(self, train_lines) -> LanguageModelPreprocessor:
+        """A word-level preprocessor on a forward, word-feature-only artifact's vocabulary (`<eos>` gets a new row)."""
+        artifact, text = self.artifact, self.config.text
+        if text.tokenizer != "word":
+            raise ValueError(f"text.tokenizer: {text.tokenizer!r}; a language model starts from an encoder artifact at word level only")
+        if artifact.encoder_config["bidirectional"]:
+            raise ValueError(
+                f"model.encoder.pretrained: {artifact.path} was pretrained bidirectional; a language model needs a "
+                "forward encoder (pretrain with pretrain.direction: forward)"
+            )
+        if artifact.encoder_config["char_embedding_dim"] or artifact.encoder_config["case_embedding_dim"]:
+            raise ValueError(f"model.encoder.pretrained: {artifact.path} uses character or casing features; a language model reads word ids only")
+        return LanguageModelPreprocessor.from_artifact(
+            artifact, train_lines, new_words=self.config.model.encoder.new_word_embeddings,
+            max_vocabulary_size=text.max_vocabulary_size, min_frequency=text.min_frequency,
+        )
+
+    def encoder_vocabulary(self, preprocessor):
+        return preprocessor.vocabulary.tokens if preprocessor.level == "word" else None
 
     def prepare_training(self, preprocessor, train_lines, dev_lines) -> TrainingInputs:
         train_config = self.config.train

@@ -155,6 +155,7 @@ def tag_texts(model, preprocessor: NERPreprocessor, train_scheme: str, texts: li
 
 class NERTask(Task):
     name = "ner"
+    accepts_artifacts = True
     preprocessor_class = NERPreprocessor
     monitor = "val_f1"
     output_formats = ("text", "json", "conll")

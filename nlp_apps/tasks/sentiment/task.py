@@ -200,6 +200,7 @@ def classify_texts(model, preprocessor: SentimentPreprocessor, texts: list[str])
 
 class SentimentTask(Task):
     name = "sentiment"
+    accepts_artifacts = True
     preprocessor_class = SentimentPreprocessor
     monitor = "val_accuracy"
     predict_options = ("explain_dir",)
