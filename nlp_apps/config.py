@@ -155,7 +155,7 @@ class DataConfig:
 class TextConfig:
     """Tokenization and vocabulary options."""
 
-    tokenizer: str = used_by("language_model", default="word")
+    tokenizer: str = used_by("language_model", "pretrain", default="word")
     lowercase: bool = used_by("ner", "sentiment", "pretrain", default=False)
     # Pretraining: map every digit to "0" for the word lookup (the NER lookup always does).
     normalize_digits: bool = used_by("pretrain", default=True)
@@ -163,7 +163,7 @@ class TextConfig:
     min_frequency: int = used_by("ner", "sentiment", "language_model", "pretrain", default=1)
     max_chars_per_token: int = used_by("ner", "pretrain", default=20)
     max_length: int = used_by("translation", "language_model", default=0)
-    sentencepiece_vocabulary_size: int = used_by("translation", "language_model", default=8000)
+    sentencepiece_vocabulary_size: int = used_by("translation", "language_model", "pretrain", default=8000)
     # Documents (sentiment): keep the first `max_sentences` sentences and the
     # first `max_words_per_sentence` words of each (0 = no limit).
     max_sentences: int = used_by("sentiment", default=0)

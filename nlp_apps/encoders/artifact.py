@@ -8,6 +8,8 @@ folder renamed into place):
     text/vocabulary.txt  the word vocabulary ([PAD], [UNK] first; ids = embedding rows)
     text/alphabet.json   the character alphabet (character features)
     text/preprocessor.json  word-lookup options: lowercase, normalize_digits, max_chars_per_token
+      or, for a SentencePiece encoder (`text.tokenizer: sentencepiece`):
+    text/sentencepiece.model, text/tokenizer.json
     encoder_card.json    architecture, corpora and token counts, training time and tokens/s,
                          held-out perplexity per direction, library versions, date
 
@@ -36,6 +38,7 @@ CONFIG_FILE = "encoder_config.json"
 TEXT_DIR = "text"
 CARD_FILE = "encoder_card.json"
 TEXT_FILES = ("vocabulary.txt", "alphabet.json", "preprocessor.json")
+SUBWORD_FILES = ("sentencepiece.model", "tokenizer.json")
 FIELD = "model.encoder.pretrained"
 
 # EncoderConfig field -> RNNEncoder argument that the artifact fixes.
@@ -79,16 +82,21 @@ def write_encoder_artifact(encoder, text_preprocessor, card: dict, path) -> Path
 
 @dataclasses.dataclass
 class EncoderArtifact:
-    """A loaded artifact: the encoder, its constructor config, vocabulary, alphabet, word-lookup options and card."""
+    """A loaded artifact: the encoder, its constructor config, vocabulary, alphabet, word-lookup options and card.
+
+    A SentencePiece artifact has `sentencepiece_model` (bytes) instead of a
+    word vocabulary and alphabet (`vocabulary` is then None).
+    """
 
     path: Path
     encoder: RNNEncoder
     encoder_config: dict
-    vocabulary: list
+    vocabulary: list | None
     alphabet: list
     text_options: dict
     card: dict
     load_seconds: float = 0.0
+    sentencepiece_model: bytes | None = None
 
     @classmethod
     def load(cls, path) -> "EncoderArtifact":
@@ -97,7 +105,9 @@ class EncoderArtifact:
         path = Path(path)
         if not path.is_dir():
             raise ValueError(f"{FIELD}: no encoder artifact folder at {path} (write one with `nlp-apps pretrain`)")
-        for name in (ENCODER_FILE, CONFIG_FILE, CARD_FILE, *(f"{TEXT_DIR}/{file}" for file in TEXT_FILES)):
+        text = path / TEXT_DIR
+        subword = (text / SUBWORD_FILES[0]).is_file()
+        for name in (ENCODER_FILE, CONFIG_FILE, CARD_FILE, *(f"{TEXT_DIR}/{file}" for file in (SUBWORD_FILES if subword else TEXT_FILES))):
             if not (path / name).is_file():
                 raise ValueError(f"{FIELD}: {path} is not a complete encoder artifact: {path / name} is missing")
         try:
@@ -107,18 +117,26 @@ class EncoderArtifact:
         encoders = [layer for layer in wrapper.layers if isinstance(layer, RNNEncoder)]
         if len(encoders) != 1:
             raise ValueError(f"{FIELD}: {path / ENCODER_FILE} holds {len(encoders)} RNNEncoders, expected 1")
-        text = path / TEXT_DIR
-        artifact = cls(
-            path=path,
-            encoder=encoders[0],
-            encoder_config=json.loads((path / CONFIG_FILE).read_text()),
-            vocabulary=Vocabulary.load(text / "vocabulary.txt").tokens,
-            alphabet=json.loads((text / "alphabet.json").read_text(encoding="utf-8")),
-            text_options=json.loads((text / "preprocessor.json").read_text()),
-            card=json.loads((path / CARD_FILE).read_text()),
-        )
+        common = {
+            "path": path,
+            "encoder": encoders[0],
+            "encoder_config": json.loads((path / CONFIG_FILE).read_text()),
+            "card": json.loads((path / CARD_FILE).read_text()),
+        }
+        if subword:
+            artifact = cls(
+                **common, vocabulary=None, alphabet=[], text_options=json.loads((text / "tokenizer.json").read_text()),
+                sentencepiece_model=(text / "sentencepiece.model").read_bytes(),
+            )
+        else:
+            artifact = cls(
+                **common,
+                vocabulary=Vocabulary.load(text / "vocabulary.txt").tokens,
+                alphabet=json.loads((text / "alphabet.json").read_text(encoding="utf-8")),
+                text_options=json.loads((text / "preprocessor.json").read_text()),
+            )
         artifact.load_seconds = time.perf_counter() - started
-        if len(artifact.vocabulary) != artifact.encoder.vocabulary_size:
+        if artifact.vocabulary is not None and len(artifact.vocabulary) != artifact.encoder.vocabulary_size:
             raise ValueError(
                 f"{FIELD}: {text / 'vocabulary.txt'} has {len(artifact.vocabulary)} entries but the encoder "
                 f"has {artifact.encoder.vocabulary_size} embedding rows"
@@ -128,7 +146,9 @@ class EncoderArtifact:
     def describe(self) -> str:
         return (
             f"pretrained encoder {self.path}: {directory_size(self.path) / 1e6:.1f} MB, loaded in "
-            f"{self.load_seconds:.2f} s; {len(self.vocabulary)} words, {self.encoder_config['cell_type']} "
+            f"{self.load_seconds:.2f} s; "
+            f"{f'{len(self.vocabulary)} words' if self.vocabulary else f'{self.encoder.vocabulary_size} SentencePiece pieces'}, "
+            f"{self.encoder_config['cell_type']} "
             f"{self.encoder_config['units']} x {self.encoder_config['num_layers']}"
             f"{' bidirectional' if self.encoder_config['bidirectional'] else ''}"
         )
@@ -169,6 +189,8 @@ def apply_artifact(config, artifact: EncoderArtifact) -> None:
         setattr(encoder_config, field, artifact_value)
     text_config = config.text
     for field, option in TEXT_FIELDS.items():
+        if option not in artifact.text_options:
+            continue  # a SentencePiece artifact has no word-lookup options
         artifact_value = artifact.text_options[option]
         field_path = f"text.{field}"
         if field_path in explicit and getattr(text_config, field) != artifact_value:

@@ -44,7 +44,9 @@ class Corpus:
     weight: float
 
     def token_count(self, documents=None) -> int:
-        return sum(len(document) for document in (self.train if documents is None else documents))
+        """Words (word documents) or whitespace-separated words (text documents)."""
+        documents = self.train if documents is None else documents
+        return sum(len(document.split()) if isinstance(document, str) else len(document) for document in documents)
 
     def describe(self) -> dict:
         return {
@@ -165,27 +167,44 @@ def tokenize_texts(texts: list[str]) -> list[list[str]]:
     return documents
 
 
-def read_source(config: CorpusConfig, data_dir: str) -> tuple[str, list[list[str]]]:
-    """(a name for the card, the source's documents as word lists); empty documents are dropped."""
+def _raw(texts: list[str]) -> list[str]:
+    """Texts for a subword model: markup line breaks become spaces, blank texts are dropped."""
+    texts = [" ".join(re.sub(LINE_BREAK_MARKUP, " ", text).split()) for text in texts]
+    return [text for text in texts if text]
+
+
+def read_source(config: CorpusConfig, data_dir: str, words: bool = True) -> tuple[str, list]:
+    """(a name for the card, the source's documents); empty documents are dropped.
+
+    With `words`, documents are word lists (the tasks' word tokenizer, or the
+    file's own tokens); without, whitespace-normalised strings for a subword
+    model (CoNLL and pre-tokenized lines joined by spaces).
+    """
     if config.hub_name:
         import datasets
 
         dataset = datasets.load_dataset(config.hub_name, config.hub_config or None, split=config.split)
         column = config.column or ("tokens" if "tokens" in dataset.column_names else "text")
         values = dataset[column]
-        documents = values if values and isinstance(values[0], list) else tokenize_texts([str(v) for v in values])
+        if values and isinstance(values[0], list):
+            documents = values if words else [" ".join(value) for value in values]
+        else:
+            texts = [str(value) for value in values]
+            documents = tokenize_texts(texts) if words else _raw(texts)
         name = f"hub:{config.hub_name}" + (f"/{config.hub_config}" if config.hub_config else "") + f"[{config.split}]"
     else:
         path = source_path(config, data_dir)
         file_format = _format_of(config, path)
         if file_format == "conll":
             documents = _conll_tokens(path, int(config.column or 0))
+            documents = documents if words else [" ".join(sentence) for sentence in documents]
         elif file_format in ("csv", "jsonl"):
-            documents = tokenize_texts(_table_texts(path, config.column or "text", file_format))
+            texts = _table_texts(path, config.column or "text", file_format)
+            documents = tokenize_texts(texts) if words else _raw(texts)
         elif file_format == "tokens":
-            documents = [line.split() for line in _text_lines(path)]
+            documents = [line.split() for line in _text_lines(path)] if words else _text_lines(path)
         else:
-            documents = tokenize_texts(_text_lines(path))
+            documents = tokenize_texts(_text_lines(path)) if words else _raw(_text_lines(path))
         name = str(path)
     documents = [document for document in documents if document]
     if not documents:
@@ -193,13 +212,13 @@ def read_source(config: CorpusConfig, data_dir: str) -> tuple[str, list[list[str
     return name, documents
 
 
-def read_corpora(entries: list, data_dir: str, held_out_fraction: float, seed: int) -> list[Corpus]:
-    """Every configured source, with a seeded `held_out_fraction` of its documents held out."""
+def read_corpora(entries: list, data_dir: str, held_out_fraction: float, seed: int, words: bool = True) -> list[Corpus]:
+    """Every configured source, with a seeded `held_out_fraction` of its documents held out (see `read_source`)."""
     if not 0.0 < held_out_fraction < 0.5:
         raise ValueError(f"pretrain.held_out_fraction: expected a fraction in (0, 0.5), got {held_out_fraction!r}")
     corpora = []
     for index, config in enumerate(corpus_configs(entries)):
-        name, documents = read_source(config, data_dir)
+        name, documents = read_source(config, data_dir, words=words)
         order = np.random.default_rng(seed + index).permutation(len(documents))
         held = max(1, int(round(held_out_fraction * len(documents))))
         if held >= len(documents):

@@ -38,12 +38,15 @@ from nlp_apps.encoders.registry import build_encoder, encoder_input_shape
 from nlp_apps.pretraining.corpora import read_corpora, weighted_documents
 from nlp_apps.pretraining.model import BACKWARD, FORWARD, EncoderLanguageModel
 from nlp_apps.tasks.base import Task, TrainingInputs
+from nlp_apps.tasks.language_model.preprocessor import LanguageModelPreprocessor
 from nlp_apps.tasks.ner.preprocessor import NERPreprocessor, to_dense_features
 from nlp_apps.text.case_features import CASE_VOCABULARY_SIZE
 from nlp_apps.text.char_lookup import build_alphabet
 from nlp_apps.training.run_directory import BEST_MODEL_NAME, TRAIN_SUMMARY_NAME
 
 DIRECTIONS = ("bidirectional", "forward")
+# Word level (the NER / sentiment / LM lookup) or SentencePiece pieces (a translation source encoder).
+TOKENIZERS = ("word", "sentencepiece")
 # Distinct surface forms are normalised for the vocabulary in chunks of this many.
 NORMALIZE_CHUNK = 50000
 
@@ -88,8 +91,11 @@ def window_matrix(stream: np.ndarray, window: int) -> np.ndarray:
 
 
 class PretrainTask(Task):
+    """See the module docstring. With `text.tokenizer: sentencepiece` the units are SentencePiece
+    pieces (a model trained on the corpora, `</s>` after every line, no character or casing
+    features) instead of words: the encoder a translation source side starts from."""
+
     name = "pretrain"
-    preprocessor_class = NERPreprocessor
     monitor = "val_loss"
     monitor_mode = "min"
     output_formats = ()
@@ -113,7 +119,18 @@ class PretrainTask(Task):
                 f"pretrain.direction: {pretrain.direction}; remove it (the direction decides)"
             )
         config.model.encoder.bidirectional = bidirectional
-        self.forms = None
+        if config.text.tokenizer not in TOKENIZERS:
+            raise ValueError(f"text.tokenizer: pretraining reads {' or '.join(TOKENIZERS)}, got {config.text.tokenizer!r}")
+        self.subword = config.text.tokenizer == "sentencepiece"
+        if self.subword and (config.model.encoder.char_embedding_dim or config.model.encoder.case_embedding_dim):
+            raise ValueError(
+                "model.encoder.char_embedding_dim: character and casing features are word features; "
+                "a SentencePiece encoder reads piece ids only (set them to 0)"
+            )
+
+    @property
+    def preprocessor_class(self):
+        return LanguageModelPreprocessor if self.subword else NERPreprocessor
 
     def artifact_dir(self) -> Path:
         return Path(self.config.pretrain.artifact_dir or Path("saved_models") / (self.config.name or "pretrained_encoder"))
@@ -135,15 +152,24 @@ class PretrainTask(Task):
 
     def read_training_data(self):
         pretrain = self.config.pretrain
-        corpora = read_corpora(pretrain.corpora, self.config.data.data_dir, pretrain.held_out_fraction, self.config.train.seed)
+        corpora = read_corpora(
+            pretrain.corpora, self.config.data.data_dir, pretrain.held_out_fraction, self.config.train.seed, words=not self.subword
+        )
         limit = self.config.data.max_train_examples
         if limit > 0:
             for corpus in corpora:
                 corpus.train = corpus.train[:limit]
         return corpora, None
 
-    def build_preprocessor(self, corpora) -> NERPreprocessor:
+    def build_preprocessor(self, corpora):
         text = self.config.text
+        if self.subword:
+            if self.artifact is not None:
+                return LanguageModelPreprocessor("sentencepiece", sentencepiece_model=self.artifact.sentencepiece_model)
+            texts = [document for corpus in corpora for document in corpus.train]
+            return LanguageModelPreprocessor.from_training_data(
+                "sentencepiece", texts, sentencepiece_vocabulary_size=text.sentencepiece_vocabulary_size, seed=self.config.train.seed
+            )
         if self.artifact is not None:
             return NERPreprocessor(self.artifact.vocabulary, self.artifact.alphabet, **self.artifact.text_options)
         documents = [document for corpus in corpora for document in corpus.train]
@@ -156,6 +182,22 @@ class PretrainTask(Task):
 
     def window_batches(self, preprocessor, documents, shuffle: bool):
         """Batches of `(encoder inputs, {"forward", "backward"} targets)` over the running text of `documents`."""
+        if self.subword:
+            windows = window_matrix(preprocessor.encode_stream(documents), self.config.train.bptt_length)
+
+            def features(ids):
+                return {"token_ids": ids[:, 1:-1]}, {FORWARD: ids[:, 2:], BACKWARD: ids[:, :-2]}
+        else:
+            features, windows = self._word_windows(preprocessor, documents)
+        dataset = tf.data.Dataset.from_tensor_slices(windows)
+        if shuffle:
+            dataset = dataset.shuffle(len(windows), seed=self.config.train.seed, reshuffle_each_iteration=True)
+        return dataset.batch(self.config.train.batch_size).map(features, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
+            tf.data.AUTOTUNE
+        ), int(windows.size - 2 * len(windows))
+
+    def _word_windows(self, preprocessor, documents):
+        """The word-level window featurizer (in-graph NER lookup of the surface forms) and the windows."""
         forms, stream, _ = surface_stream(documents)
         windows = window_matrix(stream, self.config.train.bptt_length)
         table = tf.constant(forms)
@@ -169,12 +211,7 @@ class PretrainTask(Task):
             targets = {FORWARD: token_ids[:, 2:], BACKWARD: token_ids[:, :-2]}
             return inputs, targets
 
-        dataset = tf.data.Dataset.from_tensor_slices(windows)
-        if shuffle:
-            dataset = dataset.shuffle(len(windows), seed=self.config.train.seed, reshuffle_each_iteration=True)
-        return dataset.batch(self.config.train.batch_size).map(features, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
-            tf.data.AUTOTUNE
-        ), int(windows.size - 2 * len(windows))
+        return features, windows
 
     def prepare_training(self, preprocessor, corpora, dev_data) -> TrainingInputs:
         train_documents = weighted_documents(corpora, self.config.train.seed)
@@ -182,22 +219,29 @@ class PretrainTask(Task):
         train_batches, train_words = self.window_batches(preprocessor, train_documents, shuffle=True)
         held_out_batches, held_out_words = self.window_batches(preprocessor, held_out, shuffle=False)
         unknown = self.unknown_rate(preprocessor, held_out)
+        units = "pieces" if self.subword else "words"
         facts = {
             "corpora": [corpus.describe() for corpus in corpora],
+            "unit": units,
             "train_words_per_epoch": train_words,
             "held_out_words": held_out_words,
             "held_out_unknown_rate": unknown,
-            "vocabulary_size": len(preprocessor.vocabulary),
-            "alphabet_size": len(preprocessor.alphabet),
+            "vocabulary_size": self.vocabulary_size(preprocessor),
+            "alphabet_size": 0 if self.subword else len(preprocessor.alphabet),
         }
         print(
-            f"pretrain: {len(corpora)} corpora, {train_words} training words per epoch, {held_out_words} held out "
-            f"({100 * unknown:.1f} % [UNK]); vocabulary {len(preprocessor.vocabulary)}"
+            f"pretrain: {len(corpora)} corpora, {train_words} training {units} per epoch, {held_out_words} held out "
+            f"({100 * unknown:.1f} % unknown); vocabulary {facts['vocabulary_size']}"
         )
         return TrainingInputs(train_batches, validation_batches=held_out_batches, facts=facts)
 
-    @staticmethod
-    def unknown_rate(preprocessor, documents) -> float:
+    def vocabulary_size(self, preprocessor) -> int:
+        return preprocessor.vocabulary_size if self.subword else len(preprocessor.vocabulary)
+
+    def unknown_rate(self, preprocessor, documents) -> float:
+        if self.subword:
+            ids = preprocessor.encode_stream(documents[:20000]) if documents else np.zeros(0)
+            return float(np.mean(ids == 1)) if len(ids) else 0.0
         words = [word for document in documents for word in document][:200000]
         if not words:
             return 0.0
@@ -208,8 +252,8 @@ class PretrainTask(Task):
         model_config = self.config.model
         encoder = build_encoder(
             model_config.encoder,
-            vocabulary_size=len(preprocessor.vocabulary),
-            char_alphabet_size=len(preprocessor.alphabet) + 2 if preprocessor.alphabet else 0,
+            vocabulary_size=self.vocabulary_size(preprocessor),
+            char_alphabet_size=len(preprocessor.alphabet) + 2 if not self.subword and preprocessor.alphabet else 0,
             case_vocabulary_size=CASE_VOCABULARY_SIZE,
         )
         return EncoderLanguageModel(encoder, dropout=model_config.dropout, num_sampled=model_config.sampled_softmax)
@@ -269,6 +313,8 @@ class PretrainTask(Task):
             ),
             "architecture": {key: value for key, value in encoder.get_config().items() if key not in ("dtype", "trainable", "name")},
             "text": {
+                "tokenizer": config.text.tokenizer,
+                "unit": summary.get("unit", "words"),
                 "lowercase": config.text.lowercase,
                 "normalize_digits": config.text.normalize_digits,
                 "max_chars_per_token": config.text.max_chars_per_token,

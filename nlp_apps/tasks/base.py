@@ -136,8 +136,10 @@ class Task:
     output_formats: tuple = OUTPUT_FORMATS
     predict_options: tuple = ()
     evaluation_text_keys: tuple = ()
-    # Whether `model.encoder.pretrained` may name an encoder artifact (the task builds its preprocessor from one).
+    # Whether `model.encoder.pretrained` may name an encoder artifact (the task builds its preprocessor from one),
+    # and the units that artifact's encoder must read ("word" or "sentencepiece").
     accepts_artifacts = False
+    artifact_tokenizer = "word"
 
     def __init__(self, config: PipelineConfig):
         config.validate_for_task(self.name)
@@ -254,9 +256,15 @@ class Task:
             if not self.accepts_artifacts:
                 raise ValueError(
                     f"model.encoder.pretrained: task {self.name!r} cannot start from an encoder artifact yet "
-                    "(it builds its own vocabulary or subword model); ner, sentiment and language_model can"
+                    ""
                 )
             self.artifact = EncoderArtifact.load(path)
+            tokenizer = "sentencepiece" if self.artifact.sentencepiece_model is not None else "word"
+            if tokenizer != self.artifact_tokenizer:
+                raise ValueError(
+                    f"model.encoder.pretrained: {path} encodes {tokenizer} units; task {self.name!r} needs a "
+                    f"{self.artifact_tokenizer} encoder (pretrain it with text.tokenizer: {self.artifact_tokenizer})"
+                )
             apply_artifact(self.config, self.artifact)
             print(self.artifact.describe())
 

@@ -411,10 +411,10 @@ def test_a_language_model_refuses_a_bidirectional_artifact(artifact_dir, tmp_pat
         get_task(config).load_artifact()
 
 
-def test_translation_cannot_start_from_an_artifact_yet(artifact_dir, tmp_path):
+def test_translation_refuses_a_word_artifact(artifact_dir, tmp_path):
     path, _ = artifact_dir
     config = fine_tune_config("pipelines/translation_sample.yaml", path, tmp_path)
-    with pytest.raises(ValueError, match="task 'translation' cannot start from an encoder artifact yet"):
+    with pytest.raises(ValueError, match="encodes word units; task 'translation' needs a sentencepiece encoder"):
         get_task(config).load_artifact()
 
 
@@ -435,3 +435,32 @@ def test_gradual_unfreezing_resumes_at_the_right_stage_and_runs_in_mixed_precisi
     finally:
         keras.mixed_precision.set_global_policy("float32")
     assert summary["epochs_run"] == 2 and "epoch 2 trains layer groups [0, 1]" in capsys.readouterr().out
+
+
+def test_a_translation_source_encoder_starts_from_a_sentencepiece_artifact(tmp_path):
+    pretrain = load_config(
+        [PRETRAIN],
+        [
+            f"output_dir={tmp_path / 'pretrain'}", f"pretrain.artifact_dir={tmp_path / 'artifact'}", "train.verbose=0",
+            "train.epochs=1", "text.tokenizer=sentencepiece", "text.sentencepiece_vocabulary_size=300",
+            "pretrain.corpora=[{path: 'sample:translation_sample/train.en', format: text}, {path: 'sample:lm_sample/train.txt'}]",
+            "model.encoder.embedding_dim=48", "model.encoder.units=64",
+        ],
+    )
+    PretrainTask(pretrain).train()
+    artifact = EncoderArtifact.load(tmp_path / "artifact")
+    assert artifact.sentencepiece_model is not None and artifact.vocabulary is None
+    assert artifact.card["text"]["unit"] == "pieces"
+    config = fine_tune_config("pipelines/translation_sample.yaml", tmp_path / "artifact", tmp_path, "text.joint_vocabulary=false")
+    task, preprocessor, model = build_fine_tuned(config)
+    assert preprocessor.source_model == artifact.sentencepiece_model and not preprocessor.joint
+    for expected, actual in zip(artifact.encoder.weights, model.encoder.weights):
+        np.testing.assert_array_equal(expected.numpy(), actual.numpy())
+    # A word-level task refuses a SentencePiece artifact, and translation a word-level one.
+    with pytest.raises(ValueError, match="encodes sentencepiece units; task 'ner' needs a word encoder"):
+        get_task(fine_tune_config(NER_PRETRAINED, tmp_path / "artifact", tmp_path)).load_artifact()
+    joint = fine_tune_config("pipelines/translation_sample.yaml", tmp_path / "artifact", tmp_path)
+    with pytest.raises(ValueError, match="'text.joint_vocabulary' is true, but with model.encoder.pretrained"):
+        task = get_task(joint)
+        task.load_artifact()
+        task.build_preprocessor(task.read_training_data()[0])

@@ -19,7 +19,8 @@ import tensorflow as tf
 from nlp_apps.data.columns import column
 from nlp_apps.data.parallel_splits import read_parallel_split
 from nlp_apps.decoders.attention_decoder import AttentionDecoder
-from nlp_apps.encoders.registry import build_rnn_encoder
+from nlp_apps.encoders.registry import build_encoder
+from nlp_apps.text.sentencepiece_model import train_sentencepiece
 from nlp_apps.export.atomic import atomic_output_file
 from nlp_apps.metrics.bleu import translation_scores
 from nlp_apps.tasks.base import Task, TFLiteExport, TrainingInputs
@@ -119,6 +120,8 @@ def translate_texts(inference: TranslationInference, texts: list[str], batch_siz
 
 class TranslationTask(Task):
     name = "translation"
+    accepts_artifacts = True
+    artifact_tokenizer = "sentencepiece"
     preprocessor_class = TranslationPreprocessor
     monitor = "val_bleu"
     predict_options = ("plot_attention", "beam_size", "temperature", "top_k", "top_p", "seed")
@@ -130,6 +133,8 @@ class TranslationTask(Task):
 
     def build_preprocessor(self, train_data) -> TranslationPreprocessor:
         text = self.config.text
+        if self.artifact is not None:
+            return self.preprocessor_from_artifact(train_data)
         return TranslationPreprocessor.from_training_data(
             column(train_data, "source"),
             column(train_data, "target"),
@@ -138,6 +143,20 @@ class TranslationTask(Task):
             max_length=text.max_length,
             seed=self.config.train.seed,
         )
+
+    def preprocessor_from_artifact(self, train_data) -> TranslationPreprocessor:
+        """The artifact's SentencePiece model for the source side; a target model of its own, trained on the targets."""
+        text = self.config.text
+        explicit = getattr(self.config, "explicit_keys", {})
+        if text.joint_vocabulary and "text.joint_vocabulary" in explicit:
+            raise ValueError(
+                f"{explicit['text.joint_vocabulary']}: 'text.joint_vocabulary' is true, but with model.encoder.pretrained "
+                f"the source side uses the artifact's SentencePiece model ({self.artifact.path}) and the target side its "
+                "own; remove the field"
+            )
+        text.joint_vocabulary = False
+        target_model = train_sentencepiece(list(column(train_data, "target")), text.sentencepiece_vocabulary_size, seed=self.config.train.seed)
+        return TranslationPreprocessor(self.artifact.sentencepiece_model, target_model, text.max_length)
 
     def prepare_training(self, preprocessor, train_data, dev_data) -> TrainingInputs:
         train_features = encode_pairs(preprocessor, train_data)
@@ -158,7 +177,7 @@ class TranslationTask(Task):
     def build_model(self, preprocessor) -> Translator:
         model_config = self.config.model
         decoder_config = model_config.decoder
-        encoder = build_rnn_encoder(model_config.encoder, preprocessor.source_vocabulary_size, return_state=True)
+        encoder = build_encoder(model_config.encoder, preprocessor.source_vocabulary_size, return_state=True)
         decoder = AttentionDecoder(
             vocabulary_size=preprocessor.target_vocabulary_size,
             embedding_dim=decoder_config.embedding_dim,
