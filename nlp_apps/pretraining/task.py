@@ -42,7 +42,7 @@ from nlp_apps.tasks.language_model.preprocessor import LanguageModelPreprocessor
 from nlp_apps.tasks.ner.preprocessor import NERPreprocessor, to_dense_features
 from nlp_apps.text.case_features import CASE_VOCABULARY_SIZE
 from nlp_apps.text.char_lookup import build_alphabet
-from nlp_apps.training.run_directory import BEST_MODEL_NAME, TRAIN_SUMMARY_NAME
+from nlp_apps.training.run_directory import TRAIN_SUMMARY_NAME
 
 DIRECTIONS = ("bidirectional", "forward")
 # Word level (the NER / sentiment / LM lookup) or SentencePiece pieces (a translation source encoder).
