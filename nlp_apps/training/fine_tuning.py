@@ -105,6 +105,28 @@ class GroupScaledOptimizer:
         scale = tf.cast(self._scales[group], learning_rate.dtype if hasattr(learning_rate, "dtype") else tf.float32)
         return super().update_step(gradient, variable, learning_rate * scale)
 
+    def _apply_weight_decay(self, variables):
+        # AdamW decays weights by learning_rate x weight_decay outside `update_step`:
+        # scaled the same way, so a frozen group (scale 0) does not shrink either.
+        if self.weight_decay is None:
+            return
+        scales = {id(variable): self._scales[self._group_of_index[self._get_variable_index(variable)]] for variable in variables}
+
+        def apply(distribution, variables):
+            for variable in variables:
+                if not self._use_weight_decay(variable):
+                    continue
+                scale = scales[id(variable)]
+                target = variable.value if hasattr(variable, "value") and not isinstance(variable, tf.Variable) else variable
+
+                def decay(value, scale=scale):
+                    rate = tf.cast(self.learning_rate, value.dtype) * tf.cast(scale, value.dtype)
+                    value.assign_sub(value * tf.cast(self.weight_decay, value.dtype) * rate)
+
+                distribution.extended.update(target, decay, group=False)
+
+        tf.__internal__.distribute.interim.maybe_merge_call(apply, self._distribution_strategy, variables)
+
     def get_config(self):
         config = super().get_config()
         config.update(

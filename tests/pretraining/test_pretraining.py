@@ -464,3 +464,14 @@ def test_a_translation_source_encoder_starts_from_a_sentencepiece_artifact(tmp_p
         task = get_task(joint)
         task.load_artifact()
         task.build_preprocessor(task.read_training_data()[0])
+
+
+def test_adamw_does_not_decay_a_frozen_group(artifact_dir, tmp_path):
+    path, _ = artifact_dir
+    config = fine_tune_config(NER_PRETRAINED, path, tmp_path, "train.optimizer=adamw", "model.encoder.scalar_mix=false")
+    task, preprocessor, model = build_fine_tuned(config)
+    encoder_weights = list(model.encoder.weights)
+    before = _snapshot(encoder_weights)
+    _one_step(model, task, preprocessor)
+    assert model.optimizer.weight_decay  # AdamW's default decay is on
+    assert not any(_changed(before, encoder_weights))
