@@ -475,3 +475,19 @@ def test_adamw_does_not_decay_a_frozen_group(artifact_dir, tmp_path):
     _one_step(model, task, preprocessor)
     assert model.optimizer.weight_decay  # AdamW's default decay is on
     assert not any(_changed(before, encoder_weights))
+
+
+def test_hub_corpora_read_the_named_split_and_column(monkeypatch):
+    import datasets
+
+    calls = []
+
+    def fake_load_dataset(name, config=None, split=None):
+        calls.append((name, config, split))
+        return datasets.Dataset.from_dict({"text": ["A hub review .", "Another one"], "label": [0, 1]})
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    (corpus,) = read_corpora([{"hub_name": "stanfordnlp/imdb", "split": "unsupervised"}], "", 0.4, 1)
+    assert calls == [("stanfordnlp/imdb", None, "unsupervised")]
+    assert corpus.name == "hub:stanfordnlp/imdb[unsupervised]"
+    assert sorted(corpus.train + corpus.held_out) == [["A", "hub", "review", "."], ["Another", "one"]]
