@@ -41,21 +41,12 @@ TEXT_FILES = ("vocabulary.txt", "alphabet.json", "preprocessor.json")
 SUBWORD_FILES = ("sentencepiece.model", "tokenizer.json")
 FIELD = "model.encoder.pretrained"
 
-# EncoderConfig field -> RNNEncoder argument that the artifact fixes.
-ARCHITECTURE_FIELDS = {
-    "cell_type": "cell_type",
-    "embedding_dim": "embedding_dim",
-    "units": "units",
-    "num_layers": "num_layers",
-    "bidirectional": "bidirectional",
-    "merge_mode": "merge_mode",
-    "residual": "residual",
-    "char_embedding_dim": "char_embedding_dim",
-    "char_encoder": "char_encoder",
-    "char_units": "char_units",
-    "char_kernel_size": "char_kernel_size",
-    "case_embedding_dim": "case_embedding_dim",
-}
+# EncoderConfig fields the artifact fixes (each is also the RNNEncoder argument of that name;
+# an encoder without character / casing features stores their sizes as 0).
+ARCHITECTURE_FIELDS = (
+    "cell_type", "embedding_dim", "units", "num_layers", "bidirectional", "merge_mode", "residual",
+    "char_embedding_dim", "char_encoder", "char_units", "char_kernel_size", "case_embedding_dim",
+)
 # TextConfig field -> preprocessor option the artifact fixes.
 TEXT_FIELDS = {"lowercase": "lowercase", "max_chars_per_token": "max_chars_per_token"}
 
@@ -153,11 +144,6 @@ class EncoderArtifact:
             f"{' bidirectional' if self.encoder_config['bidirectional'] else ''}"
         )
 
-    def architecture_value(self, field: str):
-        value = self.encoder_config[ARCHITECTURE_FIELDS[field]]
-        # An encoder without character / casing features stores their sizes as 0.
-        return value
-
 
 def _contradiction(source: str, field_path: str, value, artifact_value, path) -> ValueError:
     return ValueError(
@@ -178,7 +164,7 @@ def apply_artifact(config, artifact: EncoderArtifact) -> None:
     explicit = getattr(config, "explicit_keys", {})
     encoder_config = config.model.encoder
     for field in ARCHITECTURE_FIELDS:
-        artifact_value = artifact.architecture_value(field)
+        artifact_value = artifact.encoder_config[field]
         field_path = f"model.encoder.{field}"
         current = getattr(encoder_config, field)
         # Feature sizes only matter when the feature is on (the artifact stores 0 when off).
