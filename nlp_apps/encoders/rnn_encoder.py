@@ -285,7 +285,7 @@ class RNNEncoder(keras.layers.Layer):
         outputs, layers = self.rnn_stack.call(
             vectors, mask=token_mask, training=training, initial_state=initial_state, return_layer_outputs=True
         )
-        layer0 = self.mix_projection(vectors) * ops.cast(token_mask, vectors.dtype)[:, :, None]
+        layer0 = self.mix_projection(vectors) * ops.expand_dims(ops.cast(token_mask, vectors.dtype), -1)
         weights = ops.cast(ops.softmax(self.mix_weights), self.compute_dtype)
         mixed = weights[0] * layer0
         for index, values in enumerate(layers, start=1):

@@ -73,6 +73,7 @@ ai-edge-litert 2.3; the tests in tests/export re-check them)
   inputs after auto-generated `keras_tensor_<n>` names and cannot fix the batch.
 """
 
+import collections
 import dataclasses
 import datetime
 import importlib.metadata
@@ -509,6 +510,48 @@ def tflite_op_names(path_or_bytes):
     return [op["op_name"] for op in interpreter._get_ops_details()]
 
 
+FUSED_LSTM_OPS = ("UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM")
+
+
+def tflite_op_census(path_or_bytes):
+    """Counts the ops of a TFLite model in every subgraph (loop bodies included).
+
+    Returns:
+        dict: `ops` {name: count} (custom ops under their custom name, Flex
+        ops as "Flex..."), `flex_ops`, `custom_ops`, `fused_lstm_ops`,
+        `while_ops` (ints) and `subgraphs`.
+    """
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    if isinstance(path_or_bytes, (bytes, bytearray)):
+        flatbuffer = bytes(path_or_bytes)
+    else:
+        with open(_tflite_source(path_or_bytes, "tflite_op_census")["model_path"], "rb") as handle:
+            flatbuffer = handle.read()
+    model = schema.ModelT.InitFromPackedBuf(flatbuffer, 0)
+    builtin_names = {value: name for name, value in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
+    counts = collections.Counter()
+    for subgraph in model.subgraphs:
+        for operator in subgraph.operators or []:
+            code = model.operatorCodes[operator.opcodeIndex]
+            # Old files keep small codes in `deprecatedBuiltinCode` only.
+            builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+            name = builtin_names.get(builtin, str(builtin))
+            if name == "CUSTOM":
+                name = code.customCode.decode() if isinstance(code.customCode, bytes) else str(code.customCode)
+            counts[name] += 1
+    flex = sum(count for name, count in counts.items() if name.startswith("Flex"))
+    custom = sum(count for name, count in counts.items() if name not in builtin_names.values()) - flex
+    return {
+        "ops": dict(sorted(counts.items())),
+        "flex_ops": flex,
+        "custom_ops": custom,
+        "fused_lstm_ops": sum(counts[name] for name in FUSED_LSTM_OPS),
+        "while_ops": counts["WHILE"],
+        "subgraphs": len(model.subgraphs),
+    }
+
+
 # --------------------------------------------------------------------------- #
 # Manifest
 # --------------------------------------------------------------------------- #
@@ -617,6 +660,8 @@ class ExportManifest:
             `verify_tflite`.
         notes: list of str. Anything a reader of the manifest should know
             (e.g. "tflite: fixed batch 1").
+        op_census: dict mapping a TFLite artifact to its `tflite_op_census`
+            (Flex, fused LSTM and WHILE op counts).
     """
 
     export_dir: str
@@ -625,6 +670,7 @@ class ExportManifest:
     artifacts: dict = dataclasses.field(default_factory=dict)
     verification: dict = dataclasses.field(default_factory=dict)
     notes: list = dataclasses.field(default_factory=list)
+    op_census: dict = dataclasses.field(default_factory=dict)
 
     def add(self, name, path):
         """Records artifact `name` at `path` (absolute, or relative to export_dir)."""
@@ -649,6 +695,7 @@ class ExportManifest:
             "formats": formats,
             "artifacts": {name: self._relative(path) for name, path in self.artifacts.items()},
             "verification": self.verification,
+            "op_census": self.op_census,
             "notes": list(self.notes),
         }
 
@@ -659,6 +706,11 @@ class ExportManifest:
             diffs = [float(value) for value in report.get("max_abs_diff", {}).values() if np.isscalar(value) and not isinstance(value, str)]
             worst = max(diffs, default=0.0)
             lines.append(f"  verified {name} in a fresh process: max abs diff {worst:.2g} (atol {report.get('atol')})")
+        for name, census in self.op_census.items():
+            lines.append(
+                f"  {name}: {sum(census['ops'].values())} ops, {census['fused_lstm_ops']} fused LSTM, "
+                f"{census['while_ops']} WHILE, {census['flex_ops']} Flex"
+            )
         return lines
 
     def write_manifest(self):

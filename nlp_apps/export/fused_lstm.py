@@ -29,7 +29,12 @@ import keras
 import tensorflow as tf
 
 
-def fused_lstm_function(lstm_layer, batch_size=1):
+def is_lstm_layer(layer):
+    """True for a `keras.layers.LSTM` or a `keras.layers.RNN` over an `LSTMCell` (subclass)."""
+    return isinstance(layer, keras.layers.RNN) and isinstance(layer.cell, keras.layers.LSTMCell)
+
+
+def fused_lstm_function(lstm_layer, batch_size=1, go_backwards=None):
     """Wraps a built `keras.layers.LSTM` so that TFLite converts it to one fused op.
 
     Use the returned function inside the `tf.function` you export, in place of
@@ -43,11 +48,13 @@ def fused_lstm_function(lstm_layer, batch_size=1):
             return {"logits": head(last)}
 
     Args:
-        lstm_layer: a built `keras.layers.LSTM` with tanh activation, sigmoid
-            recurrent activation, and not stateful. Dropout does not matter
-            (inference only).
+        lstm_layer: a built `keras.layers.LSTM` (or a `keras.layers.RNN` over
+            an `LSTMCell` subclass, e.g. `WeightDropLSTMCell`) with tanh
+            activation, sigmoid recurrent activation, and not stateful.
+            Dropout does not matter (inference only).
         batch_size: int. Static batch size of the inputs the returned function
             will see; the converter only fuses with static initial states.
+        go_backwards: bool or None. Direction to run; None: the layer's own.
 
     Returns:
         A function `run(inputs) -> (sequence_outputs, last_output)`:
@@ -62,7 +69,7 @@ def fused_lstm_function(lstm_layer, batch_size=1):
     Raises:
         ValueError: the layer is not a built, supported LSTM, or batch_size < 1.
     """
-    if not isinstance(lstm_layer, keras.layers.LSTM):
+    if not is_lstm_layer(lstm_layer):
         raise ValueError(
             f"fused_lstm_function: lstm_layer must be a keras.layers.LSTM, got {type(lstm_layer).__name__}."
         )
@@ -82,7 +89,7 @@ def fused_lstm_function(lstm_layer, batch_size=1):
         raise ValueError(f"fused_lstm_function: LSTM '{name}' is stateful, which the fused op does not support.")
 
     units = cell.units
-    go_backwards = bool(lstm_layer.go_backwards)
+    go_backwards = bool(lstm_layer.go_backwards if go_backwards is None else go_backwards)
     attributes = {
         # A fresh suffix per function: the converter keys the fusion on the
         # "lstm_" prefix, and distinct names keep two LSTMs from being merged.

@@ -82,6 +82,8 @@ class CharacterEmbedding(keras.layers.Layer):
         self.char_embedding = keras.layers.Embedding(
             alphabet_size, char_embedding_dim, dtype=self.dtype_policy, name="char_embedding"
         )
+        # Set by exporters while tracing (see `RNNStack.recurrent_runner`); not serialized.
+        self.recurrent_runner = None
         self.dropout_layer = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy, name="char_dropout")
         if encoder == "cnn":
             self.word_encoder = keras.layers.Conv1D(
@@ -115,17 +117,20 @@ class CharacterEmbedding(keras.layers.Layer):
         vectors = self.dropout_layer(vectors, training=training)
 
         if self.encoder == "cnn":
-            vectors = vectors * ops.cast(char_mask, vectors.dtype)[:, :, None]
+            vectors = vectors * ops.expand_dims(ops.cast(char_mask, vectors.dtype), -1)
             features = self.word_encoder(vectors)
-            features = ops.where(char_mask[:, :, None], features, ops.cast(_MASKED_FILL, features.dtype))
+            features = ops.where(ops.expand_dims(char_mask, -1), features, ops.cast(_MASKED_FILL, features.dtype))
             features = ops.max(features, axis=1)
         else:
             first_position = ops.equal(ops.arange(num_chars), 0)[None, :]
             lstm_mask = ops.logical_or(char_mask, first_position)
-            features = self.word_encoder(vectors, mask=lstm_mask, training=training)
+            if self.recurrent_runner is not None:
+                features = self.recurrent_runner(self.word_encoder, vectors, mask=lstm_mask, need_states=False)
+            else:
+                features = self.word_encoder(vectors, mask=lstm_mask, training=training)
 
         # Padding words: zero, whatever the encoder produced for them.
-        features = ops.where(word_mask[:, None], features, ops.zeros_like(features))
+        features = ops.where(ops.expand_dims(word_mask, -1), features, ops.zeros_like(features))
         return ops.reshape(features, (batch_size, time_steps, self.units))
 
     def compute_mask(self, char_ids, mask=None):

@@ -75,6 +75,12 @@ class RNNStack(keras.layers.Layer):
             cells. Layer `i` uses seed `seed + 2 * i` forward and
             `seed + 2 * i + 1` backward, so no two reservoirs are equal.
 
+    `recurrent_runner` (not serialized; None by default) replaces each call of
+    a recurrent layer with `runner(layer, inputs, mask=..., initial_state=...,
+    need_states=...)` returning what the layer would; exporters install one
+    while tracing (`nlp_apps.export.mobile_rnn`) so the stack's own logic
+    (residuals, masks, states) is written once.
+
     With `recurrent_dropout == 0` and `weight_drop == 0` the layers keep the
     settings Keras needs to dispatch to cuDNN on GPU: tanh / sigmoid
     activations, `use_bias=True`, `unroll=False` and, for GRU,
@@ -134,6 +140,7 @@ class RNNStack(keras.layers.Layer):
         self.seed = seed
 
         self.output_dim = units * 2 if self.bidirectional and merge_mode == "concat" else units
+        self.recurrent_runner = None
         states_per_direction = 2 if cell_type == "lstm" else 1
         self.states_per_layer = states_per_direction * (2 if self.bidirectional else 1)
         self.num_states = self.states_per_layer * num_layers
@@ -270,8 +277,8 @@ class RNNStack(keras.layers.Layer):
             has_steps = ops.any(mask, axis=1)
             # cuDNN fails on rows with no real step; unmask their first step
             # and undo its effect on outputs and states below.
-            first_step = ops.equal(ops.arange(ops.shape(mask)[1]), 0)[None, :]
-            rnn_mask = ops.logical_or(mask, ops.logical_and(first_step, ops.logical_not(has_steps)[:, None]))
+            first_step = ops.expand_dims(ops.equal(ops.arange(ops.shape(mask)[1]), 0), 0)
+            rnn_mask = ops.logical_or(mask, ops.logical_and(first_step, ops.expand_dims(ops.logical_not(has_steps), -1)))
 
         sequences = inputs
         states = []
@@ -284,7 +291,12 @@ class RNNStack(keras.layers.Layer):
             if initial_state is not None:
                 start = index * self.states_per_layer
                 layer_initial_state = initial_state[start : start + self.states_per_layer]
-            outputs = layer(layer_inputs, mask=rnn_mask, training=training, initial_state=layer_initial_state)
+            if self.recurrent_runner is not None:
+                outputs = self.recurrent_runner(
+                    layer, layer_inputs, mask=rnn_mask, initial_state=layer_initial_state, need_states=self.return_state
+                )
+            else:
+                outputs = layer(layer_inputs, mask=rnn_mask, training=training, initial_state=layer_initial_state)
             layer_outputs, layer_states = outputs[0], list(outputs[1:])
             if self.residual and sequences.shape[-1] == layer_outputs.shape[-1]:
                 layer_outputs = layer_outputs + ops.cast(sequences, layer_outputs.dtype)
@@ -295,7 +307,7 @@ class RNNStack(keras.layers.Layer):
                         reset_value = ops.cast(layer_initial_state[offset], state.dtype)
                     else:
                         reset_value = ops.zeros_like(state)
-                    layer_states[offset] = ops.where(has_steps[:, None], state, reset_value)
+                    layer_states[offset] = ops.where(ops.expand_dims(has_steps, -1), state, reset_value)
             states.extend(layer_states)
             sequences = layer_outputs
             layer_sequences.append(layer_outputs)
@@ -303,7 +315,7 @@ class RNNStack(keras.layers.Layer):
         if mask is not None:
             # Keras only zeroes masked outputs in some code paths (cuDNN,
             # Bidirectional); doing it here makes CPU and GPU agree.
-            layer_sequences = [values * ops.cast(mask, values.dtype)[:, :, None] for values in layer_sequences]
+            layer_sequences = [values * ops.expand_dims(ops.cast(mask, values.dtype), -1) for values in layer_sequences]
             sequences = layer_sequences[-1]
         outputs = (sequences, states) if self.return_state else sequences
         if return_layer_outputs:

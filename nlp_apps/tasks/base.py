@@ -45,7 +45,9 @@ from nlp_apps.export.exporter import (
     export_saved_model,
     export_tflite,
     prepare_export_dir,
+    tflite_op_census,
 )
+from nlp_apps.export.mobile_rnn import trace_for_tflite
 from nlp_apps.export.verify import verify_saved_model, verify_tflite
 from nlp_apps.training.callbacks import EpochClock, build_callbacks
 from nlp_apps.training.distribution import get_strategy, set_precision_policy
@@ -429,13 +431,17 @@ class Task:
         if tflite is None:
             manifest.notes.append(f"tflite: task {self.name!r} has no TFLite model")
             return
+        # Expected outputs come from the Keras layers; the converted graph is
+        # traced with the mobile kernels (fused LSTMs, dynamic-length loops).
         # Positional: `inputs` is in the order of the function's input signature.
         outputs = tflite.function(*[tf.constant(value) for value in tflite.inputs.values()])
         expected = {key: value.numpy() for key, value in outputs.items()}
+        mobile_function = trace_for_tflite(tflite.function, run.model)
         for quantization in self.config.export.tflite_quantization:
             path = export_dir / f"{tflite.file_stem}_{quantization}.tflite"
-            export_tflite(tflite.function, path, quantization=quantization, trackable_obj=run.model)
+            export_tflite(mobile_function, path, quantization=quantization, trackable_obj=run.model)
             manifest.add(f"tflite/{quantization}", path)
+            manifest.op_census[f"tflite/{quantization}"] = tflite_op_census(path)
             check = self.tflite_check(quantization, expected) if self.config.export.verify else None
             if check is not None:
                 checked, atol = check

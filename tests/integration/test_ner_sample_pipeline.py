@@ -12,9 +12,9 @@ import pytest
 import tensorflow as tf
 
 from nlp_apps.config import load_config
-from nlp_apps.export.exporter import run_tflite
+from nlp_apps.export.exporter import run_tflite, tflite_op_census
 from nlp_apps.tasks.ner import task as ner_task
-from nlp_apps.tasks.ner.export import fixed_size_features
+from nlp_apps.tasks.ner.export import sentence_features
 from nlp_apps.tasks.ner.preprocessor import FEATURE_KEYS
 from nlp_apps.tasks.ner.task import NERTask
 
@@ -121,14 +121,26 @@ def test_saved_model_in_fresh_process_matches_keras_entities(exported):
         assert [tuple(entity) for entity in row["entities"]] == [(e["type"], e["start"], e["end"]) for e in reference["entities"]]
 
 
-def test_tflite_tags_equal_keras_tags(exported):
+def test_tflite_is_builtin_only_with_fused_lstms_and_tags_equal_keras_at_any_length(exported):
     config, _ = exported
     run = NERTask(config).load_trained()
     model, preprocessor = run.model, run.preprocessor
-    inputs = fixed_size_features(preprocessor, ["Orin Lindqvar visited Valdoria on Sunday ."], 64, config.text.max_chars_per_token)
-    expected = model.decode({key: tf.constant(inputs[key]) for key in FEATURE_KEYS}).numpy()
-    outputs = run_tflite(config.export_dir() / "model_float32.tflite", inputs)
-    np.testing.assert_array_equal(np.asarray(outputs["tag_ids"]), expected)
+    path = config.export_dir() / "model_float32.tflite"
+    census = tflite_op_census(path)
+    assert census["flex_ops"] == 0 and census["custom_ops"] == 0
+    # One fused op per BiLSTM direction; the only loops left are the CRF's
+    # Viterbi recursion and its backtrace.
+    assert census["fused_lstm_ops"] == 2
+    assert census["while_ops"] == 2
+    manifest = json.loads((config.export_dir() / "manifest.json").read_text())
+    assert manifest["op_census"]["tflite/float32"]["fused_lstm_ops"] == 2
+    long_sentence = " ".join(["Orin Lindqvar visited Valdoria on Sunday ."] * 20)
+    for text in ("Orin", "Orin Lindqvar visited Valdoria on Sunday .", long_sentence):
+        inputs = sentence_features(preprocessor, text)
+        expected = model.decode({key: tf.constant(inputs[key]) for key in FEATURE_KEYS}).numpy()
+        outputs = run_tflite(path, inputs)
+        assert outputs["tag_ids"].shape == (1, len(text.split()))
+        np.testing.assert_array_equal(np.asarray(outputs["tag_ids"]), expected)
     assert expected[0, :4].tolist() != [0, 0, 0, 0]
 
 

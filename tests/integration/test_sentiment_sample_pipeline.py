@@ -15,11 +15,11 @@ import tensorflow as tf
 
 from nlp_apps.cli import main
 from nlp_apps.config import load_config
-from nlp_apps.export.exporter import run_tflite, tflite_op_names
+from nlp_apps.export.exporter import run_tflite, tflite_op_census
 from nlp_apps.data.unknown_word_dropout import replace_with_unknown
 from nlp_apps.tasks.sentiment import task as sentiment_task
 from nlp_apps.tasks.sentiment.task import SentimentTask
-from nlp_apps.tasks.sentiment.export import fixed_size_ids, tflite_function, tflite_shape
+from nlp_apps.tasks.sentiment.export import document_ids
 
 PIPELINE = "pipelines/sentiment_sample.yaml"
 REVIEW = "A wonderful film. The music is lovely & the <i>photography</i> is stunning!<br /><br />I would watch it again."
@@ -138,17 +138,21 @@ def test_saved_model_in_fresh_process_agrees_with_keras_on_raw_strings(exported)
 
 
 @pytest.mark.slow
-def test_tflite_probabilities_equal_keras_and_use_builtin_ops(exported):
+def test_tflite_probabilities_equal_keras_at_any_document_shape_with_builtin_ops(exported):
     config, _ = exported
     run = SentimentTask(config).load_trained()
     model, preprocessor = run.model, run.preprocessor
-    num_sentences, num_words = tflite_shape(preprocessor)
-    token_ids = fixed_size_ids(preprocessor, [REVIEW], num_sentences, num_words)
-    expected = tflite_function(model, num_sentences, num_words)(tf.constant(token_ids))
     path = config.export_dir() / "model_float32.tflite"
-    outputs = run_tflite(path, {"token_ids": token_ids})
-    np.testing.assert_allclose(outputs["probabilities"], expected["probabilities"].numpy(), atol=1e-5)
-    assert not [name for name in tflite_op_names(path) if name.startswith("Flex") or name == "CUSTOM"]
+    census = tflite_op_census(path)
+    assert census["flex_ops"] == 0 and census["custom_ops"] == 0
+    long_review = " ".join([REVIEW] * 6)
+    for text in ("Great.", REVIEW, long_review):
+        token_ids = document_ids(preprocessor, text)
+        expected = model.predict_with_attention(tf.constant(token_ids))
+        outputs = run_tflite(path, {"token_ids": token_ids})
+        assert outputs["word_attention"].shape == token_ids.shape
+        np.testing.assert_allclose(outputs["probabilities"], expected["probabilities"].numpy(), atol=1e-5)
+        np.testing.assert_allclose(outputs["sentence_attention"], expected["sentence_attention"].numpy(), atol=1e-5)
 
 
 def test_unknown_word_dropout_only_replaces_real_words():

@@ -1,4 +1,4 @@
-"""What the NER task exports: the string-in SavedModel module and the fixed-shape TFLite function.
+"""What the NER task exports: the string-in SavedModel module and the dynamic-length TFLite function.
 
 `NERTask` (task.py) runs them through the shared export loop of `Task.export`.
 """
@@ -10,8 +10,6 @@ from nlp_apps.export.verify import EDGE_CASE_TEXTS
 
 from nlp_apps.tasks.ner.preprocessor import FEATURE_KEYS
 
-# TFLite takes one sentence of at most this many tokens (fixed shapes: builtin ops only).
-TFLITE_MAX_TOKENS = 64
 VERIFICATION_TEXTS = [
     "EU rejects German call to boycott British lamb .",
     "Peter Blackburn met officials of the United Nations in New York on Monday.",
@@ -128,18 +126,21 @@ def _entity_spans(texts, tags, starts, ends):
     }
 
 
-def tflite_function(model, max_length: int, max_chars: int):
-    """Token ids in, tag ids out, for batch 1 and fixed lengths (pad with 0).
+def tflite_function(model):
+    """Token, character and casing ids of one sentence in (batch 1, any length), tag ids out.
 
-    Fixed shapes let the converter lower the recurrent layers to builtin ops
-    (no Flex delegate); tokenization happens in the app for now.
+    Both the number of tokens and of characters per token are dynamic: feed
+    the sentence's own ids, unpadded (`sentence_features`). Traced under
+    `mobile_rnn_kernels` (the shared TFLite export does this), the BiLSTM
+    becomes fused `UNIDIRECTIONAL_SEQUENCE_LSTM` ops and everything is a
+    builtin op; the CRF's Viterbi decoding stays a WHILE loop.
     """
 
     @tf.function(
         input_signature=[
-            tf.TensorSpec([1, max_length], tf.int32, name="token_ids"),
-            tf.TensorSpec([1, max_length, max_chars], tf.int32, name="char_ids"),
-            tf.TensorSpec([1, max_length], tf.int32, name="case_ids"),
+            tf.TensorSpec([1, None], tf.int32, name="token_ids"),
+            tf.TensorSpec([1, None, None], tf.int32, name="char_ids"),
+            tf.TensorSpec([1, None], tf.int32, name="case_ids"),
         ]
     )
     def tag(token_ids, char_ids, case_ids):
@@ -148,14 +149,12 @@ def tflite_function(model, max_length: int, max_chars: int):
     return tag
 
 
-def fixed_size_features(preprocessor, texts, max_length, max_chars):
-    pieces = preprocessor(tf.constant(texts))
-    arrays = {}
-    for key in FEATURE_KEYS:
-        value = pieces[key].numpy()[:, :max_length]
-        pad = [(0, 0), (0, max_length - value.shape[1])]
-        if key == "char_ids":
-            value = value[:, :, :max_chars]
-            pad.append((0, max_chars - value.shape[2]))
-        arrays[key] = np.pad(value, pad).astype(np.int32)
+def sentence_features(preprocessor, text: str) -> dict:
+    """The TFLite model's inputs for one sentence: its ids, unpadded, int32, batch 1."""
+    pieces = preprocessor(tf.constant([text]))
+    arrays = {key: pieces[key].numpy().astype(np.int32) for key in FEATURE_KEYS}
+    num_tokens = int(pieces["tokens"].row_lengths().numpy()[0])
+    arrays = {key: value[:, :num_tokens] for key, value in arrays.items()}
+    longest = int((arrays["char_ids"] != 0).sum(axis=-1).max(initial=0))
+    arrays["char_ids"] = arrays["char_ids"][:, :, :max(longest, 1)]
     return arrays

@@ -277,9 +277,8 @@ class NERTask(Task):
         return {"serving_default": ({"texts": np.array(ner_export.VERIFICATION_TEXTS, dtype=object)}, 1e-5)}
 
     def tflite_export(self, run) -> TFLiteExport:
-        max_length, max_chars = ner_export.TFLITE_MAX_TOKENS, run.preprocessor.max_chars_per_token
-        inputs = ner_export.fixed_size_features(run.preprocessor, ner_export.VERIFICATION_TEXTS[:1], max_length, max_chars)
-        return TFLiteExport(ner_export.tflite_function(run.model, max_length, max_chars), "model", inputs)
+        inputs = ner_export.sentence_features(run.preprocessor, ner_export.VERIFICATION_TEXTS[1])
+        return TFLiteExport(ner_export.tflite_function(run.model), "model", inputs)
 
     def tflite_check(self, quantization: str, expected: dict):
         # Quantized models are checked on their decisions (tag ids), which should survive quantization.

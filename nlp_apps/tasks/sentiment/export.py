@@ -1,4 +1,4 @@
-"""What the sentiment task exports: the string-in SavedModel module and the fixed-shape TFLite function.
+"""What the sentiment task exports: the string-in SavedModel module and the dynamic-shape TFLite function.
 
 `SentimentTask` (task.py) runs them through the shared export loop of `Task.export`.
 """
@@ -14,9 +14,6 @@ VERIFICATION_TEXTS = [
     "<b>bold</b> & \"quoted\"?",
     *EDGE_CASE_TEXTS,
 ]
-# TFLite shapes when the config sets no truncation limits.
-DEFAULT_TFLITE_SENTENCES = 32
-DEFAULT_TFLITE_WORDS = 64
 
 
 class SentimentServingModule(tf.Module):
@@ -56,29 +53,24 @@ class SentimentServingModule(tf.Module):
         }
 
 
-def tflite_shape(preprocessor) -> tuple[int, int]:
-    """(sentences, words) of the TFLite input: the preprocessor's truncation limits, or defaults."""
-    return (
-        preprocessor.max_sentences or DEFAULT_TFLITE_SENTENCES,
-        preprocessor.max_words_per_sentence or DEFAULT_TFLITE_WORDS,
-    )
+def tflite_function(model):
+    """Token ids of one document (1, sentences, words) in, probabilities and attention maps out.
 
-
-def tflite_function(model, num_sentences: int, num_words: int):
-    """Token ids (1, sentences, words) in (pad with 0), probabilities and attention maps out.
-
-    Fixed shapes let the converter lower the recurrent layers to builtin ops
-    (WHILE loops, no Flex delegate); splitting and lookup happen in the app.
+    Both axes are dynamic: feed the document's own ids (`document_ids`),
+    padded only to its longest sentence. Traced under `mobile_rnn_kernels`
+    (the shared TFLite export does this), every op is a builtin: LSTMs over a
+    static batch (the sentence encoder) become fused ops, the word encoder
+    (a batch of sentences) and GRUs run as dynamic-length loops.
+    Splitting and lookup happen in the app.
     """
 
-    @tf.function(input_signature=[tf.TensorSpec([1, num_sentences, num_words], tf.int32, name="token_ids")])
+    @tf.function(input_signature=[tf.TensorSpec([1, None, None], tf.int32, name="token_ids")])
     def classify(token_ids):
         return model.predict_with_attention(token_ids)
 
     return classify
 
 
-def fixed_size_ids(preprocessor, texts, num_sentences: int, num_words: int) -> np.ndarray:
-    """Token ids of `texts`, truncated / padded with 0 to (len(texts), sentences, words)."""
-    ids = preprocessor(tf.constant(texts))["token_ids"].numpy()[:, :num_sentences, :num_words]
-    return np.pad(ids, [(0, 0), (0, num_sentences - ids.shape[1]), (0, num_words - ids.shape[2])]).astype(np.int32)
+def document_ids(preprocessor, text: str) -> np.ndarray:
+    """The TFLite model's input for one document: int32 (1, sentences, longest sentence), 0 = padding."""
+    return preprocessor(tf.constant([text]))["token_ids"].numpy().astype(np.int32)

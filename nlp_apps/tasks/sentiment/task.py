@@ -336,7 +336,8 @@ class SentimentTask(Task):
             "hierarchical": run.config.model.hierarchical,
             "max_sentences": preprocessor.max_sentences,
             "max_words_per_sentence": preprocessor.max_words_per_sentence,
-            "tflite_input_shape": [1, *sentiment_export.tflite_shape(preprocessor)],
+            # -1: dynamic (the document's sentences, its longest sentence).
+            "tflite_input_shape": [1, -1, -1],
         }
 
     def serving_module(self, run):
@@ -347,6 +348,5 @@ class SentimentTask(Task):
         return {"serving_default": ({"texts": np.array(sentiment_export.VERIFICATION_TEXTS, dtype=object)}, 1e-5)}
 
     def tflite_export(self, run) -> TFLiteExport:
-        num_sentences, num_words = sentiment_export.tflite_shape(run.preprocessor)
-        token_ids = sentiment_export.fixed_size_ids(run.preprocessor, sentiment_export.VERIFICATION_TEXTS[:1], num_sentences, num_words)
-        return TFLiteExport(sentiment_export.tflite_function(run.model, num_sentences, num_words), "model", {"token_ids": token_ids})
+        token_ids = sentiment_export.document_ids(run.preprocessor, sentiment_export.VERIFICATION_TEXTS[1])
+        return TFLiteExport(sentiment_export.tflite_function(run.model), "model", {"token_ids": token_ids})
