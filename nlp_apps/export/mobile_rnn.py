@@ -69,6 +69,15 @@ def _loop(cell, inputs, lengths, initial_state):
     else:
         states = [tf.cast(state, inputs.dtype) for state in initial_state]
     output_size = cell.output_size if hasattr(cell, "output_size") else sizes[0]
+    if inputs.shape[1] == 1:
+        # One step (a language model's step function): no loop at all.
+        output, new_states = cell(inputs[:, 0], states, training=False)
+        new_states = list(new_states) if isinstance(new_states, (list, tuple)) else [new_states]
+        new_states = [tf.cast(state, inputs.dtype) for state in new_states]
+        if lengths is not None:
+            is_real = tf.expand_dims(lengths > 0, -1)
+            new_states = [tf.where(is_real, new, old) for new, old in zip(new_states, states)]
+        return tf.expand_dims(tf.cast(output, inputs.dtype), 1), new_states
     time_major = tf.transpose(inputs, [1, 0, 2])
 
     def body(step, outputs, *states):

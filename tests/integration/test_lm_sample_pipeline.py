@@ -14,7 +14,7 @@ from nlp_apps import cli
 from nlp_apps.config import load_config
 from nlp_apps.data.plain_text_reader import read_token_stream
 from nlp_apps.data.sample_data import resolve_data_dir
-from nlp_apps.export.exporter import run_tflite
+from nlp_apps.export.exporter import run_tflite, tflite_op_census
 from nlp_apps.tasks.language_model import task as language_model_task
 from nlp_apps.tasks.language_model.task import LanguageModelTask
 from nlp_apps.tasks.language_model.export import LanguageModelServing
@@ -135,6 +135,16 @@ def test_tflite_step_equals_keras(exported):
     logits, states = model.call_with_state(inputs["token_id"], initial_state=[inputs[f"state_{i}"] for i in range(len(model.state_sizes))])
     np.testing.assert_allclose(outputs["logits"], logits.numpy()[:, 0], atol=1e-4)
     np.testing.assert_allclose(outputs["state_1"], states[1].numpy(), atol=1e-5)
+    # Next-word suggestions: the k most likely ids, their probabilities and words.
+    probabilities = tf.nn.softmax(logits[:, 0]).numpy()[0]
+    best = np.argsort(-probabilities)[:5]
+    assert outputs["top_ids"][0].tolist() == best.tolist()
+    np.testing.assert_allclose(outputs["top_probabilities"][0], probabilities[best], atol=1e-5)
+    vocabulary = LanguageModelTask(config).load_trained().preprocessor.token_strings()
+    assert [word.decode() for word in outputs["top_words"][0]] == [vocabulary[index] for index in best]
+    census = tflite_op_census(config.export_dir() / "step_float32.tflite")
+    # One step is a direct cell call: no loop, no Flex.
+    assert census["while_ops"] == 0 and census["flex_ops"] == 0
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from nlp_apps import cli
 from nlp_apps.config import load_config
-from nlp_apps.export.exporter import run_tflite
+from nlp_apps.export.exporter import run_tflite, tflite_op_census
 from nlp_apps.tasks.translation.task import TranslationTask, translate_texts
 from nlp_apps.tasks.translation.export import TranslationServing, tflite_source_ids
 from nlp_apps.tasks.translation.inference import DEFAULT_MAX_DECODE_LENGTH
@@ -136,9 +136,15 @@ def test_saved_model_translates_raw_strings_like_keras(exported, inference):
     np.testing.assert_allclose(outputs["score"].numpy(), expected["score"].numpy(), atol=1e-4)
 
 
-def test_tflite_greedy_matches_in_graph_greedy(exported, inference):
+def test_tflite_greedy_matches_in_graph_greedy_at_any_source_length(exported, inference):
     config, _ = exported
-    text = "The cat likes the small apple in the city."
-    ids = run_tflite(str(config.export_dir() / "translate_float32.tflite"), {"source_ids": tflite_source_ids(inference, text)})["ids"]
-    expected = translate_texts(inference, [text], beam_size=1, method="greedy")[0]["ids"]
-    assert ids[0][: len(expected)].tolist() == expected and not ids[0][len(expected):].any()
+    path = str(config.export_dir() / "translate_float32.tflite")
+    census = tflite_op_census(path)
+    assert census["flex_ops"] == 0 and census["custom_ops"] == 0
+    for text in ("Hello.", "The cat likes the small apple in the city.", " ".join(["The cat likes the small apple."] * 4)):
+        source_ids = tflite_source_ids(inference, text)
+        assert source_ids.shape[1] == min(len(inference.preprocessor.encode_source(tf.constant([text]))[0]), 64)
+        ids = run_tflite(path, {"source_ids": source_ids})["ids"]
+        expected = translate_texts(inference, [text[:10_000]], beam_size=1, method="greedy")[0]["ids"]
+        if source_ids.shape[1] < 64:
+            assert ids[0][: len(expected)].tolist() == expected and not ids[0][len(expected):].any()

@@ -42,25 +42,41 @@ class LanguageModelServing(LanguageModelInference):
         return self.score(text)
 
 
-def tflite_step_function(model):
-    """One step for on-device next-token suggestion: batch 1, fixed shapes.
+SUGGESTIONS = 5
+
+
+def tflite_step_function(model, vocabulary, suggestions: int = SUGGESTIONS):
+    """One step for on-device next-word suggestion: batch 1, states in and out.
 
     Inputs `token_id` int32 `(1, 1)` and `state_<i>` float32 `(1, units)`
-    (the encoder states, `RNNStack` layout; zeros at the start of a text);
-    outputs `logits` float32 `(1, vocabulary_size)`, `next_token` int32 `(1,)`
-    (the most likely token, for a greedy suggestion) and the new `state_<i>`.
-    Fixed shapes let the converter lower the LSTM/GRU to builtin ops. The app
-    tokenizes (vocabulary / alphabet / SentencePiece model from `assets/`),
-    starts from the start id and feeds the states back.
+    (the encoder states, `RNNStack` layout; zeros at the start of a text).
+    Outputs `logits` float32 `(1, vocabulary_size)`, `next_token` int32
+    `(1,)` (the most likely token), the `suggestions` most likely next tokens
+    `top_ids` int32 `(1, k)`, their `top_probabilities` float32 `(1, k)` and
+    `top_words` string `(1, k)` (the vocabulary entries), and the new
+    `state_<i>`. Traced under `mobile_rnn_kernels`, the one step is a direct
+    cell call: no loop. The app tokenizes (vocabulary / alphabet /
+    SentencePiece model from `assets/`), starts from the start id and feeds
+    the states back.
     """
     sizes = model.state_sizes
     signature = [tf.TensorSpec([1, 1], tf.int32, name="token_id")]
     signature += [tf.TensorSpec([1, size], tf.float32, name=f"state_{index}") for index, size in enumerate(sizes)]
+    words = tf.constant(list(vocabulary))
+    count = min(int(suggestions), len(vocabulary))
 
     @tf.function(input_signature=signature)
     def step(token_id, *states):
         logits, new_states = model.call_with_state(token_id, initial_state=list(states), training=False)
-        outputs = {"logits": logits[:, 0], "next_token": tf.argmax(logits[:, 0], axis=-1, output_type=tf.int32)}
+        logits = tf.cast(logits[:, 0], tf.float32)
+        top = tf.math.top_k(tf.nn.softmax(logits, axis=-1), k=count)
+        outputs = {
+            "logits": logits,
+            "next_token": tf.argmax(logits, axis=-1, output_type=tf.int32),
+            "top_ids": top.indices,
+            "top_probabilities": top.values,
+            "top_words": tf.gather(words, top.indices),
+        }
         outputs.update({f"state_{index}": state for index, state in enumerate(new_states)})
         return outputs
 

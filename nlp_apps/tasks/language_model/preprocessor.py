@@ -203,6 +203,14 @@ class LanguageModelPreprocessor(tf.Module):
             return self.char_tokenizer.detokenize(ids)
         return self.subword_tokenizer.detokenize(ids)
 
+    def token_strings(self) -> list[str]:
+        """The string of every id, in id order: words, characters ("" for padding) or SentencePiece pieces."""
+        if self.level == "word":
+            return list(self.vocabulary.tokens)
+        if self.level == "char":
+            return [""] + [chr(code) for code in self.char_tokenizer._code_points[1:]]
+        return self.subword_tokenizer.get_vocabulary()
+
     def num_characters(self, lines: list[str]) -> int:
         """Characters of the running text (line breaks included), for bits per character."""
         return sum(len(line) + 1 for line in lines)

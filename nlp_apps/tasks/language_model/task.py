@@ -375,7 +375,8 @@ class LanguageModelTask(Task):
 
     def tflite_export(self, run) -> TFLiteExport:
         inputs = language_model_export.step_inputs(run.model, run.preprocessor, language_model_export.VERIFICATION_TEXTS[0])
-        return TFLiteExport(language_model_export.tflite_step_function(run.model), "step", inputs)
+        function = language_model_export.tflite_step_function(run.model, run.preprocessor.token_strings())
+        return TFLiteExport(function, "step", inputs)
 
     def tflite_check(self, quantization: str, expected: dict):
         # The float model must match closely; quantized ones are checked on their

@@ -1,4 +1,4 @@
-"""What the translation task exports: a string-to-string SavedModel module and a fixed-length TFLite function.
+"""What the translation task exports: a string-to-string SavedModel module and a dynamic-length TFLite function.
 
 `TranslationTask` (task.py) runs them through the shared export loop of `Task.export`.
 """
@@ -17,8 +17,8 @@ VERIFICATION_TEXTS = [
     *EDGE_CASE_TEXTS,
     " ".join(["word"] * 500),
 ]
-# TFLite takes one sentence of at most this many source pieces and returns at most
-# TFLITE_MAX_TARGET pieces (fixed shapes convert the RNNs to builtin ops).
+# TFLite takes one sentence of at most this many source pieces (longer input is
+# cut) and returns at most TFLITE_MAX_TARGET pieces.
 TFLITE_MAX_SOURCE = 64
 TFLITE_MAX_TARGET = 80
 
@@ -53,28 +53,31 @@ class TranslationServing(TranslationInference):
 
 
 def tflite_translate_function(inference: TranslationInference, max_source: int = TFLITE_MAX_SOURCE, max_target: int = TFLITE_MAX_TARGET):
-    """Greedy translation of one sentence with fixed maximum lengths, for mobile.
+    """Greedy translation of one sentence, for mobile; any source length up to `max_source`.
 
-    Input `source_ids` int32 `(1, max_source)`: the source SentencePiece ids
-    followed by `</s>` (3), padded with 0 (the app tokenizes with
-    `assets/source.model`). Output `ids` int32 `(1, max_target)`: target
-    pieces, 0 after the end; the app detokenizes with `assets/target.model`.
-    (The tensorflow-text SentencePiece detokenize kernel does not run in
-    LiteRT, see `SubwordTokenizer`, so both ends stay in the app.)
+    Input `source_ids` int32 `(1, n)`: the source SentencePiece ids followed
+    by `</s>` (3), unpadded (the app tokenizes with `assets/source.model`;
+    `source_ids_for` does it here); longer inputs are cut to `max_source`
+    pieces in the graph. Output `ids` int32 `(1, m)`, m <= `max_target`:
+    the target pieces up to and including `</s>`; the app detokenizes with
+    `assets/target.model`. (The tensorflow-text SentencePiece detokenize
+    kernel does not run in LiteRT, see `SubwordTokenizer`, so both ends stay
+    in the app.) The encoder's final states feed the decoder, so its LSTMs
+    run as dynamic-length loops (the fused op cannot return its cell state);
+    the decoder is the greedy loop itself.
     """
 
-    @tf.function(input_signature=[tf.TensorSpec([1, max_source], tf.int32, name="source_ids")])
+    @tf.function(input_signature=[tf.TensorSpec([1, None], tf.int32, name="source_ids")])
     def translate(source_ids):
+        source_ids = source_ids[:, :max_source]
         outputs = inference.model.translate_ids(source_ids, max_length=tf.constant(max_target), beam_size=1, method="greedy")
-        ids = outputs["ids"][:, :max_target]
-        ids = tf.pad(ids, [[0, 0], [0, max_target - tf.shape(ids)[1]]])
-        # A reshape, not tf.ensure_shape: EnsureShape has no TFLite kernel.
-        return {"ids": tf.reshape(ids, [1, max_target])}
+        return {"ids": outputs["ids"][:, :max_target]}
 
     return translate
 
 
 def tflite_source_ids(inference: TranslationInference, text: str, max_source: int = TFLITE_MAX_SOURCE) -> np.ndarray:
+    """The TFLite model's input for `text`: int32 (1, n), its pieces and `</s>`, at most `max_source`."""
     ids = inference.preprocessor.encode_source(tf.constant([text])).to_tensor().numpy()[:, :max_source]
     ids[0, -1] = 3 if ids.shape[1] == max_source else ids[0, -1]  # a cut sentence still ends with </s>
-    return np.pad(ids, [(0, 0), (0, max_source - ids.shape[1])]).astype(np.int32)
+    return ids.astype(np.int32)
