@@ -320,7 +320,10 @@ class TrainConfig:
 class ExportConfig:
     output_dir: str = ""
     formats: list = field(default_factory=lambda: ["keras", "saved_model", "tflite"])
-    tflite_quantization: list = field(default_factory=lambda: ["float32"])
+    # Every variant an app may ship; "full_int8" calibrates on the first
+    # `calibration_examples` training examples (so export reads the train split).
+    tflite_quantization: list = field(default_factory=lambda: ["float32", "float16", "dynamic_int8", "full_int8"])
+    calibration_examples: int = 100
     verify: bool = True
 
 

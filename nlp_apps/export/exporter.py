@@ -92,7 +92,7 @@ from nlp_apps.export.atomic import atomic_output_dir
 from nlp_apps.export.atomic import atomic_output_file
 from nlp_apps.export.verify_worker import run_tflite_model
 
-QUANTIZATIONS = ("float32", "float16", "dynamic_int8")
+QUANTIZATIONS = ("float32", "float16", "dynamic_int8", "full_int8")
 EXPORT_FORMATS = ("keras", "saved_model", "tflite")
 
 
@@ -358,16 +358,19 @@ def export_tflite(
         path: str. Target file; must end with `.tflite`.
         quantization: "float32" (no optimization), "float16" (weights stored
             as float16: `optimizations=[DEFAULT]` and
-            `supported_types=[tf.float16]`) or "dynamic_int8" (int8 weights,
-            float activations: `optimizations=[DEFAULT]`).
+            `supported_types=[tf.float16]`), "dynamic_int8" (int8 weights,
+            float activations: `optimizations=[DEFAULT]`) or "full_int8"
+            (int8 weights and activations calibrated on
+            `representative_dataset`, which it requires; ops without an int8
+            kernel, such as a CRF's loop, stay float; inputs and outputs keep
+            their dtypes).
         allow_custom_ops: bool. Keep ops without a builtin as custom ops; needed
             for tensorflow-text tokenizers.
         select_tf_ops: bool. Allow TensorFlow (Flex) ops. The result needs the
             Flex delegate at runtime, which `run_tflite` does not have.
-        representative_dataset: callable yielding lists of sample inputs; only
-            with "dynamic_int8", where it makes the converter also quantize
-            activations (float fallback for unsupported ops; inputs/outputs
-            stay float).
+        representative_dataset: callable yielding lists of sample inputs (in
+            input order), typically drawn from the training data; required
+            by "full_int8" and refused by the other quantizations.
         input_signature: Keras models only: list of `tf.TensorSpec`, e.g. with
             a fixed batch so that RNNs convert builtin-only.
         trackable_obj: the `tf.Module` the functions belong to (e.g. the serving
@@ -386,8 +389,10 @@ def export_tflite(
         raise ValueError(
             f"{where}: unknown quantization '{quantization}'; allowed values are {list(QUANTIZATIONS)}."
         )
-    if representative_dataset is not None and quantization != "dynamic_int8":
-        raise ValueError(f"{where}: representative_dataset is only used with quantization='dynamic_int8'.")
+    if representative_dataset is not None and quantization != "full_int8":
+        raise ValueError(f"{where}: representative_dataset is only used with quantization='full_int8'.")
+    if representative_dataset is None and quantization == "full_int8":
+        raise ValueError(f"{where}: quantization='full_int8' needs a representative_dataset to calibrate activations.")
     if not path.endswith(".tflite"):
         raise ValueError(f"{where}: path must end with '.tflite'.")
 
@@ -427,7 +432,7 @@ def export_tflite(
             supported_ops.append(tf.lite.OpsSet.SELECT_TF_OPS)
         converter.target_spec.supported_ops = supported_ops
         converter.allow_custom_ops = bool(allow_custom_ops)
-        if quantization in ("float16", "dynamic_int8"):
+        if quantization in ("float16", "dynamic_int8", "full_int8"):
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
         if quantization == "float16":
             converter.target_spec.supported_types = [tf.float16]

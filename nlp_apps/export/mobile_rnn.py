@@ -48,8 +48,14 @@ def _lengths(mask):
 
 
 def _reverse(inputs, lengths):
+    """Reverses each row's first `lengths` steps (all steps when None), padding left in place."""
     if lengths is None:
         return tf.reverse(inputs, [1])
+    if inputs.shape[0] == 1:
+        # Batch 1: slice, reverse, concatenate; REVERSE_SEQUENCE has no int8
+        # kernel, so a full-integer model could not run it.
+        length = lengths[0]
+        return tf.concat([tf.reverse(inputs[:, :length], [1]), inputs[:, length:]], axis=1)
     return tf.reverse_sequence(inputs, lengths, seq_axis=1, batch_axis=0)
 
 

@@ -116,6 +116,9 @@ class TFLiteExport:
     function: object
     file_stem: str
     inputs: dict
+    # text -> inputs dict (the app's preprocessing); "full_int8" calibrates on
+    # it over training texts.
+    inputs_for_text: object = None
 
 
 class Task:
@@ -234,8 +237,16 @@ class Task:
         return None
 
     def tflite_check(self, quantization: str, expected: dict):
-        """`(expected outputs, atol)` a TFLite model of `quantization` must match, or None to skip."""
+        """`(expected outputs, atol)` a TFLite model of `quantization` must match, or None to skip.
+
+        "full_int8" models are checked in report-only mode whatever this returns
+        (see `_export_tflite`).
+        """
         return expected, 1e-4 if quantization == "float32" else 5e-2
+
+    def calibration_texts(self, limit: int) -> list[str]:
+        """Raw texts of the first `limit` training examples, for "full_int8" calibration."""
+        raise NotImplementedError(f"task {self.name!r}: no calibration texts for full_int8")
 
     # ------------------------------------------------------------------ the shared flow
 
@@ -439,13 +450,51 @@ class Task:
         mobile_function = trace_for_tflite(tflite.function, run.model)
         for quantization in self.config.export.tflite_quantization:
             path = export_dir / f"{tflite.file_stem}_{quantization}.tflite"
-            export_tflite(mobile_function, path, quantization=quantization, trackable_obj=run.model)
+            calibration = self._calibration_dataset(tflite) if quantization == "full_int8" else None
+            export_tflite(
+                mobile_function, path, quantization=quantization, trackable_obj=run.model, representative_dataset=calibration
+            )
             manifest.add(f"tflite/{quantization}", path)
             manifest.op_census[f"tflite/{quantization}"] = tflite_op_census(path)
             check = self.tflite_check(quantization, expected) if self.config.export.verify else None
             if check is not None:
                 checked, atol = check
+                if quantization == "full_int8":
+                    # Calibrated activations move outputs by more than any fixed
+                    # tolerance; the fresh-process run reports the differences and
+                    # benchmarks/deployment.py measures the quality on test sets.
+                    atol = None
                 manifest.verification[f"tflite/{quantization}"] = verify_tflite(path, tflite.inputs, checked, atol=atol)
+
+    def _calibration_dataset(self, tflite: TFLiteExport):
+        """The representative dataset of "full_int8": the TFLite inputs of the first training texts."""
+        limit = self.config.export.calibration_examples
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"export.calibration_examples: expected an integer >= 1, got {limit!r}")
+        if tflite.inputs_for_text is None:
+            raise ValueError(f"export.tflite_quantization: task {self.name!r} cannot calibrate full_int8; remove it")
+        try:
+            texts = [text for text in self.calibration_texts(limit) if text.strip()]
+        except (OSError, ValueError) as error:
+            raise ValueError(
+                f"export.tflite_quantization: full_int8 calibrates on the training data, which could not be read: {error}"
+            ) from error
+        if not texts:
+            raise ValueError("export.tflite_quantization: full_int8 calibrates on the training data, which has no text")
+        samples = [tflite.inputs_for_text(text) for text in texts]
+        # The calibrator runs every sample at the first one's shapes, so all
+        # are padded to the largest (0 = padding, which the models mask).
+        # Samples are dicts: the converter matches them to inputs by name.
+        shapes = {key: np.max([sample[key].shape for sample in samples], axis=0) for key in samples[0]}
+        samples = [
+            {key: np.pad(value, [(0, int(size) - dim) for dim, size in zip(value.shape, shapes[key])]) for key, value in sample.items()}
+            for sample in samples
+        ]
+
+        def representative_dataset():
+            yield from samples
+
+        return representative_dataset
 
 
 def limit_examples(dataset, count: int):

@@ -374,9 +374,17 @@ class LanguageModelTask(Task):
         return {"score": ({"text": texts}, 1e-4), "generate": (generate_inputs, 0)}
 
     def tflite_export(self, run) -> TFLiteExport:
-        inputs = language_model_export.step_inputs(run.model, run.preprocessor, language_model_export.VERIFICATION_TEXTS[0])
+        def inputs_for_text(text):
+            return language_model_export.step_inputs(run.model, run.preprocessor, text)
+
+        inputs = inputs_for_text(language_model_export.VERIFICATION_TEXTS[0])
         function = language_model_export.tflite_step_function(run.model, run.preprocessor.token_strings())
-        return TFLiteExport(function, "step", inputs)
+        return TFLiteExport(function, "step", inputs, inputs_for_text)
+
+    def calibration_texts(self, limit: int) -> list[str]:
+        # Step inputs after a prefix of each line: the states an app feeds back.
+        lines = [line for line in self.read_split("train") if line.strip()][:limit]
+        return [" ".join(line.split()[:30]) for line in lines]
 
     def tflite_check(self, quantization: str, expected: dict):
         # The float model must match closely; quantized ones are checked on their

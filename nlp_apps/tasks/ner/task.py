@@ -21,7 +21,7 @@ from nlp_apps.data.unknown_word_dropout import replace_with_unknown
 from nlp_apps.encoders.registry import build_encoder
 from nlp_apps.layers.crf_constraints import allowed_transitions
 from nlp_apps.metrics.entity_scores import entity_scores
-from nlp_apps.tasks.base import Task, TFLiteExport, TrainingInputs
+from nlp_apps.tasks.base import Task, TFLiteExport, TrainingInputs, limit_examples
 from nlp_apps.tasks.ner import export as ner_export
 from nlp_apps.tasks.ner.model import SequenceTagger
 from nlp_apps.tasks.ner.preprocessor import FEATURE_KEYS, NERPreprocessor
@@ -277,8 +277,14 @@ class NERTask(Task):
         return {"serving_default": ({"texts": np.array(ner_export.VERIFICATION_TEXTS, dtype=object)}, 1e-5)}
 
     def tflite_export(self, run) -> TFLiteExport:
-        inputs = ner_export.sentence_features(run.preprocessor, ner_export.VERIFICATION_TEXTS[1])
-        return TFLiteExport(ner_export.tflite_function(run.model), "model", inputs)
+        def inputs_for_text(text):
+            return ner_export.sentence_features(run.preprocessor, text)
+
+        inputs = inputs_for_text(ner_export.VERIFICATION_TEXTS[1])
+        return TFLiteExport(ner_export.tflite_function(run.model), "model", inputs, inputs_for_text)
+
+    def calibration_texts(self, limit: int) -> list[str]:
+        return [" ".join(tokens) for tokens in limit_examples(self.read_split("train"), limit)["tokens"]]
 
     def tflite_check(self, quantization: str, expected: dict):
         # Quantized models are checked on their decisions (tag ids), which should survive quantization.

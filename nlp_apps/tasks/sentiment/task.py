@@ -22,7 +22,7 @@ from nlp_apps.data.splits import cross_validation_fold, train_dev_split
 from nlp_apps.data.text_classification_reader import read_text_classification
 from nlp_apps.data.unknown_word_dropout import replace_with_unknown
 from nlp_apps.encoders.registry import build_encoder
-from nlp_apps.tasks.base import Task, TFLiteExport, TrainingInputs
+from nlp_apps.tasks.base import Task, TFLiteExport, TrainingInputs, limit_examples
 from nlp_apps.tasks.sentiment import export as sentiment_export
 from nlp_apps.tasks.sentiment.model import SentimentClassifier
 from nlp_apps.tasks.sentiment.preprocessor import SentimentPreprocessor
@@ -348,5 +348,11 @@ class SentimentTask(Task):
         return {"serving_default": ({"texts": np.array(sentiment_export.VERIFICATION_TEXTS, dtype=object)}, 1e-5)}
 
     def tflite_export(self, run) -> TFLiteExport:
-        token_ids = sentiment_export.document_ids(run.preprocessor, sentiment_export.VERIFICATION_TEXTS[1])
-        return TFLiteExport(sentiment_export.tflite_function(run.model), "model", {"token_ids": token_ids})
+        def inputs_for_text(text):
+            return {"token_ids": sentiment_export.document_ids(run.preprocessor, text)}
+
+        inputs = inputs_for_text(sentiment_export.VERIFICATION_TEXTS[1])
+        return TFLiteExport(sentiment_export.tflite_function(run.model), "model", inputs, inputs_for_text)
+
+    def calibration_texts(self, limit: int) -> list[str]:
+        return list(limit_examples(self.read_split("train"), limit)["text"])

@@ -23,7 +23,7 @@ from nlp_apps.encoders.registry import build_encoder
 from nlp_apps.text.sentencepiece_model import train_sentencepiece
 from nlp_apps.export.atomic import atomic_output_file
 from nlp_apps.metrics.bleu import translation_scores
-from nlp_apps.tasks.base import Task, TFLiteExport, TrainingInputs
+from nlp_apps.tasks.base import Task, TFLiteExport, TrainingInputs, limit_examples
 from nlp_apps.tasks.translation import export as translation_export
 from nlp_apps.tasks.translation.inference import TranslationInference, check_method, check_projection_dtype
 from nlp_apps.tasks.translation.model import Translator
@@ -306,8 +306,14 @@ class TranslationTask(Task):
         return {"translate": ({"text": texts}, 1e-4), "translate_greedy": ({"text": texts}, 1e-4)}
 
     def tflite_export(self, run) -> TFLiteExport:
-        inputs = {"source_ids": translation_export.tflite_source_ids(run.inference, translation_export.VERIFICATION_TEXTS[0])}
-        return TFLiteExport(translation_export.tflite_translate_function(run.inference), "translate", inputs)
+        def inputs_for_text(text):
+            return {"source_ids": translation_export.tflite_source_ids(run.inference, text)}
+
+        inputs = inputs_for_text(translation_export.VERIFICATION_TEXTS[0])
+        return TFLiteExport(translation_export.tflite_translate_function(run.inference), "translate", inputs, inputs_for_text)
+
+    def calibration_texts(self, limit: int) -> list[str]:
+        return list(limit_examples(self.read_split("train"), limit)["source"])
 
     def tflite_check(self, quantization: str, expected: dict):
         # The float model must give the same pieces; a quantized one may choose differently.
