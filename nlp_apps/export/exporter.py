@@ -524,7 +524,9 @@ def tflite_op_census(path_or_bytes):
     Returns:
         dict: `ops` {name: count} (custom ops under their custom name, Flex
         ops as "Flex..."), `flex_ops`, `custom_ops`, `fused_lstm_ops`,
-        `while_ops` (ints) and `subgraphs`.
+        `while_ops`, `variable_tensors` (ints; > 0 means the model keeps
+        state between invocations, see `STATEFUL_TFLITE_NOTE`) and
+        `subgraphs`.
     """
     from tensorflow.lite.python import schema_py_generated as schema
 
@@ -553,6 +555,9 @@ def tflite_op_census(path_or_bytes):
         "custom_ops": custom,
         "fused_lstm_ops": sum(counts[name] for name in FUSED_LSTM_OPS),
         "while_ops": counts["WHILE"],
+        # Variable tensors (the fused LSTM's states) keep their values from one
+        # invocation to the next: an app must reset them between inputs.
+        "variable_tensors": sum(1 for subgraph in model.subgraphs for tensor in subgraph.tensors or [] if tensor.isVariable),
         "subgraphs": len(model.subgraphs),
     }
 
@@ -649,6 +654,14 @@ def write_export_manifest(export_dir, info):
     return path
 
 
+STATEFUL_TFLITE_NOTE = (
+    "tflite: the fused LSTM ops keep their states in variable tensors, which carry over from one "
+    "invocation to the next; call reset_all_variables() (Python ai_edge_litert), "
+    "Interpreter.resetVariableTensors() (Java) or TfLiteInterpreterResetVariableTensors (C) between inputs "
+    "(after allocating tensors)"
+)
+
+
 @dataclasses.dataclass
 class ExportManifest:
     """What one export produced, in the one schema every task writes as manifest.json.
@@ -715,6 +728,7 @@ class ExportManifest:
             lines.append(
                 f"  {name}: {sum(census['ops'].values())} ops, {census['fused_lstm_ops']} fused LSTM, "
                 f"{census['while_ops']} WHILE, {census['flex_ops']} Flex"
+                + (", stateful: reset variables between inputs" if census.get("variable_tensors") else "")
             )
         return lines
 

@@ -19,7 +19,8 @@ so a `tf.function` traced inside the block converts to:
 Masks are honoured exactly for right-padded inputs (the layout `RNNStack`
 requires): a forward direction's real steps come before the padding, so they
 do not see it; a backward direction reverses each row's real steps
-(`tf.reverse_sequence`), runs forward, and reverses back. A loop holds its
+(a slice or per-row gather: REVERSE_SEQUENCE has no int8 kernel), runs
+forward, and reverses back. A loop holds its
 states at padded steps, so final states are those of each row's last real
 step. Outputs at padded steps are unspecified (`RNNStack` zeroes them).
 
@@ -56,7 +57,12 @@ def _reverse(inputs, lengths):
         # kernel, so a full-integer model could not run it.
         length = lengths[0]
         return tf.concat([tf.reverse(inputs[:, :length], [1]), inputs[:, length:]], axis=1)
-    return tf.reverse_sequence(inputs, lengths, seq_axis=1, batch_axis=0)
+    # Any batch: a per-row gather (step t reads step length-1-t within the
+    # real steps), again because REVERSE_SEQUENCE has no int8 kernel.
+    steps = tf.range(tf.shape(inputs)[1])[None, :]
+    lengths = lengths[:, None]
+    indices = tf.where(steps < lengths, lengths - 1 - steps, steps)
+    return tf.gather(inputs, indices, axis=1, batch_dims=1)
 
 
 def _last_step(sequences, lengths):

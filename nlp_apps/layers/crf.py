@@ -234,12 +234,19 @@ class CRF(keras.layers.Layer):
         )
         return tf.reduce_logsumexp(alpha + end[tf.newaxis, :], axis=1)
 
-    def decode(self, potentials, mask=None):
+    def decode(self, potentials, mask=None, fixed_point_scale=None):
         """Viterbi decoding.
 
         Args:
             potentials: float `(batch, time, num_tags)`.
             mask: optional bool/int `(batch, time)`, right-padded.
+            fixed_point_scale: optional int. Run the search in int32 on scores
+                rounded to multiples of `1 / fixed_point_scale` (the TFLite
+                export uses 1024). Integer tensors are never quantized, so a
+                full-integer TFLite model keeps an exact search; int8 alphas
+                could not hold both the -1e4 penalty of forbidden transitions
+                and score differences of a fraction of a point. Ties closer
+                than the rounding may break differently from the float search.
 
         Returns:
             `(best_tags, best_scores)`: int32 `(batch, time)` highest-scoring
@@ -251,6 +258,11 @@ class CRF(keras.layers.Layer):
             self.build(potentials.shape)
         potentials, mask = self._prepare(potentials, mask)
         transitions, start, end = self._constrained_weights()
+        if fixed_point_scale is not None:
+            scale = float(fixed_point_scale)
+            potentials, transitions, start, end = (
+                tf.cast(tf.round(value * scale), tf.int32) for value in (potentials, transitions, start, end)
+            )
         potentials_tm = tf.transpose(potentials, [1, 0, 2])
         mask_tm = tf.transpose(mask, [1, 0])
         sequence_length = tf.shape(potentials_tm)[0]
@@ -308,6 +320,8 @@ class CRF(keras.layers.Layer):
             (sequence_length - 1, best_last, best_tags),
         )
         best_tags = tf.where(mask, best_tags, tf.zeros_like(best_tags))
+        if fixed_point_scale is not None:
+            best_scores = tf.cast(best_scores, tf.float32) / scale
         lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
         best_scores = tf.where(lengths > 0, best_scores, tf.zeros_like(best_scores))
         return best_tags, best_scores

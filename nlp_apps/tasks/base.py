@@ -40,6 +40,7 @@ import yaml
 
 from nlp_apps.config import PipelineConfig, from_dict
 from nlp_apps.export.exporter import (
+    STATEFUL_TFLITE_NOTE,
     ExportManifest,
     export_keras,
     export_saved_model,
@@ -455,7 +456,9 @@ class Task:
                 mobile_function, path, quantization=quantization, trackable_obj=run.model, representative_dataset=calibration
             )
             manifest.add(f"tflite/{quantization}", path)
-            manifest.op_census[f"tflite/{quantization}"] = tflite_op_census(path)
+            manifest.op_census[f"tflite/{quantization}"] = census = tflite_op_census(path)
+            if census["variable_tensors"] and STATEFUL_TFLITE_NOTE not in manifest.notes:
+                manifest.notes.append(STATEFUL_TFLITE_NOTE)
             check = self.tflite_check(quantization, expected) if self.config.export.verify else None
             if check is not None:
                 checked, atol = check

@@ -144,6 +144,29 @@ def test_tflite_is_builtin_only_with_fused_lstms_and_tags_equal_keras_at_any_len
     assert expected[0, :4].tolist() != [0, 0, 0, 0]
 
 
+def test_reused_tflite_interpreter_gives_fresh_results_after_resetting_its_variables(exported):
+    # The fused LSTM ops keep their final states in variable tensors, which the
+    # next invocation starts from: the manifest tells apps to reset them.
+    from ai_edge_litert.interpreter import Interpreter
+
+    from nlp_apps.export.exporter import STATEFUL_TFLITE_NOTE
+
+    config, manifest = exported
+    run = NERTask(config).load_trained()
+    path = config.export_dir() / "model_float32.tflite"
+    assert tflite_op_census(path)["variable_tensors"] > 0
+    assert STATEFUL_TFLITE_NOTE in manifest["notes"]
+    texts = ["Orin Lindqvar visited Valdoria on Sunday .", "Valdoria", "Sunday Orin Lindqvar ."]
+    fresh = [run_tflite(path, sentence_features(run.preprocessor, text))["tag_ids"] for text in texts]
+    interpreter = Interpreter(model_path=str(path))
+    runner = interpreter.get_signature_runner()
+    for _ in range(2):
+        for text, expected in zip(texts, fresh):
+            outputs = runner(**sentence_features(run.preprocessor, text))
+            interpreter.reset_all_variables()
+            np.testing.assert_array_equal(outputs["tag_ids"], expected)
+
+
 def test_cli_errors_name_the_problem(tmp_path):
     untrained = subprocess.run(
         [sys.executable, "-m", "nlp_apps", "predict", "-c", PIPELINE, "--set", f"output_dir={tmp_path}", "--text", "x"],

@@ -155,6 +155,27 @@ def test_tflite_probabilities_equal_keras_at_any_document_shape_with_builtin_ops
         np.testing.assert_allclose(outputs["sentence_attention"], expected["sentence_attention"].numpy(), atol=1e-5)
 
 
+@pytest.mark.slow
+def test_full_int8_tflite_runs_every_document_shape_close_to_float(trained, tmp_path):
+    # The word encoder is a batch of sentences, whose backward direction needs a
+    # per-row reversal: REVERSE_SEQUENCE has no int8 kernel, so it must not appear.
+    config, _ = trained
+    overrides = [f"output_dir={config.run_dir()}", f"export.output_dir={tmp_path}", "train.verbose=0",
+                 "export.formats=[tflite]", "export.tflite_quantization=[full_int8]"]
+    task = SentimentTask(load_config([PIPELINE], overrides))
+    manifest = task.export()
+    assert "tflite/full_int8" in manifest["verification"]
+    path = tmp_path / "model_full_int8.tflite"
+    assert "REVERSE_SEQUENCE" not in tflite_op_census(path)["ops"]
+    run = task.load_trained()
+    for text in ("Great.", REVIEW, " ".join([REVIEW] * 6)):
+        token_ids = document_ids(run.preprocessor, text)
+        expected = run.model.predict_with_attention(tf.constant(token_ids))["probabilities"].numpy()
+        outputs = run_tflite(path, {"token_ids": token_ids})
+        assert outputs["word_attention"].shape == token_ids.shape
+        np.testing.assert_allclose(outputs["probabilities"], expected, atol=0.1)
+
+
 def test_unknown_word_dropout_only_replaces_real_words():
     token_ids = tf.constant([[[5, 6, 0], [7, 0, 0]]] * 50, tf.int32)
     replaced, labels = replace_with_unknown(0.5, seed=1)(token_ids, tf.zeros([50], tf.int32))

@@ -110,6 +110,22 @@ def test_viterbi_matches_brute_force_argmax(constrained):
     np.testing.assert_array_equal(np.asarray(crf(potentials, mask=MASK)), best_tags)
 
 
+@pytest.mark.parametrize("constrained", [False, True])
+def test_fixed_point_viterbi_finds_the_float_search_best_path(constrained):
+    kwargs = {}
+    if constrained:
+        kwargs = dict(allowed_transitions=[[True, False, True], [True, True, False], [False, True, True]])
+    crf = random_crf(seed=4, **kwargs)
+    for seed in range(5):
+        potentials = random_potentials(seed=10 + seed) * 5.0
+        float_tags, float_scores = crf.decode(potentials, MASK)
+        fixed_tags, fixed_scores = crf.decode(potentials, MASK, fixed_point_scale=1024)
+        np.testing.assert_array_equal(fixed_tags.numpy(), float_tags.numpy())
+        assert fixed_scores.dtype == tf.float32
+        # Each score sums at most 2 * TIME + 1 rounded terms of 1/2048 or less.
+        np.testing.assert_allclose(fixed_scores.numpy(), float_scores.numpy(), atol=(2 * TIME + 1) / 2048 + 1e-5)
+
+
 def test_masked_positions_decode_to_zero_and_empty_rows():
     crf = random_crf()
     potentials = random_potentials()

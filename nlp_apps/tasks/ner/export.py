@@ -126,6 +126,11 @@ def _entity_spans(texts, tags, starts, ends):
     }
 
 
+# The TFLite Viterbi search runs in int32 on scores rounded to 1/1024, in every
+# variant, so that full_int8 keeps an exact search (see `CRF.decode`).
+VITERBI_FIXED_POINT_SCALE = 1024
+
+
 def tflite_function(model):
     """Token, character and casing ids of one sentence in (batch 1, any length), tag ids out.
 
@@ -133,7 +138,9 @@ def tflite_function(model):
     the sentence's own ids, unpadded (`sentence_features`). Traced under
     `mobile_rnn_kernels` (the shared TFLite export does this), the BiLSTM
     becomes fused `UNIDIRECTIONAL_SEQUENCE_LSTM` ops and everything is a
-    builtin op; the CRF's Viterbi decoding stays a WHILE loop.
+    builtin op; the CRF's Viterbi decoding stays a WHILE loop, in int32.
+    Fused LSTM ops keep their state in variable tensors between invocations:
+    call the interpreter's `reset_all_variables()` between sentences.
     """
 
     @tf.function(
@@ -144,7 +151,8 @@ def tflite_function(model):
         ]
     )
     def tag(token_ids, char_ids, case_ids):
-        return {"tag_ids": model.decode({"token_ids": token_ids, "char_ids": char_ids, "case_ids": case_ids})}
+        features = {"token_ids": token_ids, "char_ids": char_ids, "case_ids": case_ids}
+        return {"tag_ids": model.decode(features, fixed_point_scale=VITERBI_FIXED_POINT_SCALE)}
 
     return tag
 

@@ -111,12 +111,12 @@ class SequenceTagger(InjectedLayersSerialization, keras.Model):
         # Per-replica mean: scaled like Keras' own losses under tf.distribute.
         return scale_loss_for_replicas(loss)
 
-    def decode(self, inputs):
-        """Best tag ids (batch, time), int32, 0 at padding."""
+    def decode(self, inputs, fixed_point_scale=None):
+        """Best tag ids (batch, time), int32, 0 at padding; `fixed_point_scale`: see `CRF.decode`."""
         emissions = self(inputs, training=False)
         mask = padding_mask(inputs)
         if self.crf is not None:
-            tags, _ = self.crf.decode(emissions, mask)
+            tags, _ = self.crf.decode(emissions, mask, fixed_point_scale=fixed_point_scale)
             return ops.cast(tags, "int32")
         return ops.cast(ops.argmax(emissions, axis=-1), "int32") * ops.cast(mask, "int32")
 
