@@ -320,10 +320,11 @@ class TrainConfig:
 class ExportConfig:
     output_dir: str = ""
     formats: list = field(default_factory=lambda: ["keras", "saved_model", "tflite"])
-    # The variants whose quality was measured close to float on real data
-    # (benchmarks/deployment.py). "full_int8" is opt-in: it calibrates on the
-    # first `calibration_examples` training examples (so export reads the train
-    # split) and lost most of the NER model's F1 when measured (BENCHMARKS.md).
+    # Written by default: the variants a CPU app picks from. "full_int8" (int8
+    # activations too, for integer-only accelerators) is opt-in: it calibrates
+    # on the first `calibration_examples` training examples (so export reads
+    # the train split), and on a CPU it ran slower than dynamic_int8 for the
+    # LSTM models (BENCHMARKS.md, "Mobile deployment").
     tflite_quantization: list = field(default_factory=lambda: ["float32", "float16", "dynamic_int8"])
     calibration_examples: int = 100
     verify: bool = True

@@ -260,9 +260,14 @@ class CRF(keras.layers.Layer):
         transitions, start, end = self._constrained_weights()
         if fixed_point_scale is not None:
             scale = float(fixed_point_scale)
-            potentials, transitions, start, end = (
-                tf.cast(tf.round(value * scale), tf.int32) for value in (potentials, transitions, start, end)
-            )
+            # The weights become int32 constants of the trace (read eagerly):
+            # a float constant would be quantized to int8 before the cast.
+            with tf.init_scope():
+                transitions, start, end = (
+                    tf.constant(np.round(keras.ops.convert_to_numpy(value) * scale).astype(np.int32))
+                    for value in self._constrained_weights()
+                )
+            potentials = tf.cast(tf.round(potentials * scale), tf.int32)
         potentials_tm = tf.transpose(potentials, [1, 0, 2])
         mask_tm = tf.transpose(mask, [1, 0])
         sequence_length = tf.shape(potentials_tm)[0]

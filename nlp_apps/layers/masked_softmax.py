@@ -1,6 +1,5 @@
 """Softmax over the real (unmasked) positions only; shared by every attention layer."""
 
-import keras
 from keras import ops
 
 
@@ -14,13 +13,16 @@ def masked_softmax(scores, mask):
     if mask is None:
         return ops.softmax(scores, axis=-1)
     mask = ops.cast(mask, "bool")
-    # -1e9 overflows float16 to -inf, and a row of -inf makes softmax NaN.
-    if keras.backend.standardize_dtype(scores.dtype) == "float16":
-        large_negative = -65504.0
-    else:
-        large_negative = -1e9
-    scores = ops.where(mask, scores, ops.cast(large_negative, scores.dtype))
-    weights = ops.softmax(scores, axis=-1)
-    # exp(-1e9 - max) is already exactly 0 when a row has a real position;
-    # zeroing again handles fully-masked rows, where softmax would be uniform.
-    return ops.where(mask, weights, ops.zeros_like(weights))
+    # No large negative fill value: a full-integer TFLite model calibrates one
+    # int8 range per tensor, and a -1e9 in it (padding seen in calibration)
+    # leaves no resolution for real scores. Masked positions are set to 0
+    # after the shift (exp(0) = 1, then multiplied by 0), so nothing overflows,
+    # and the shift is the largest *real* score of the row.
+    lowest = ops.min(scores, axis=-1, keepdims=True)
+    row_max = ops.max(ops.where(mask, scores, lowest), axis=-1, keepdims=True)
+    shifted = ops.where(mask, scores - ops.stop_gradient(row_max), ops.zeros_like(scores))
+    exponentials = ops.exp(shifted) * ops.cast(mask, scores.dtype)
+    # A row with a real position sums to >= 1 (its maximum gives exp(0));
+    # a fully-masked row sums to 0 and gets all-zero weights.
+    total = ops.sum(exponentials, axis=-1, keepdims=True)
+    return exponentials / ops.maximum(total, ops.cast(1.0, scores.dtype))

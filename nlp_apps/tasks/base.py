@@ -48,6 +48,7 @@ from nlp_apps.export.exporter import (
     prepare_export_dir,
     tflite_op_census,
 )
+from nlp_apps.export.atomic import atomic_output_dir
 from nlp_apps.export.mobile_rnn import trace_for_tflite
 from nlp_apps.export.verify import verify_saved_model, verify_tflite
 from nlp_apps.training.callbacks import EpochClock, build_callbacks
@@ -223,7 +224,17 @@ class Task:
         return {}
 
     def export_assets(self, run: TrainedRun, export_dir: Path, manifest: ExportManifest) -> None:
-        """Writes files an app needs beside the models (tokenizer models), recording them in `manifest`."""
+        """Writes the files an app needs beside the models, recording them in `manifest`.
+
+        The TFLite models take ids: the app prepares them from the run's own
+        preprocessing files (vocabulary, alphabet, label / tag names,
+        options), written to `assets/` (atomically) as the run saved them.
+        `examples/` holds a reference implementation that reads them.
+        """
+        with atomic_output_dir(export_dir / ASSETS_DIR_NAME) as temporary:
+            run.preprocessor.save(Path(temporary))
+        for path in sorted((export_dir / ASSETS_DIR_NAME).iterdir()):
+            manifest.add(f"{ASSETS_DIR_NAME}/{path.name}", path)
 
     def serving_module(self, run: TrainedRun):
         """`(tf.Module, {signature name: tf.function})` of the SavedModel."""

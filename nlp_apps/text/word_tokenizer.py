@@ -106,6 +106,10 @@ class WordTokenizer(keras.layers.Layer):
 
     def call(self, strings):
         strings = _graph_utils.to_string_tensor(strings, "WordTokenizer: strings")
+        # The split op stops at a NUL byte (C-string handling), silently losing
+        # the rest of the text. NUL is whitespace here like every control
+        # character; one byte for one keeps the byte offsets.
+        strings = tf.strings.regex_replace(strings, "\x00", " ")
         tokens, starts, ends = tensorflow_text.regex_split_with_offsets(
             strings,
             delim_regex_pattern=self._delimiter_pattern,

@@ -6,6 +6,7 @@ One training run (module fixture, about a minute on 2 cores) serves every test h
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -165,6 +166,54 @@ def test_reused_tflite_interpreter_gives_fresh_results_after_resetting_its_varia
             outputs = runner(**sentence_features(run.preprocessor, text))
             interpreter.reset_all_variables()
             np.testing.assert_array_equal(outputs["tag_ids"], expected)
+
+
+APP_TEXTS = [
+    "Orin Lindqvar visited Valdoria on Sunday .",
+    "Greyfield United's 3.5% rise on 1996-08-22, U.N. officials said...",
+    "EU rejects\x00 German call\tto boycott\u00a0Valdoria lamb",
+    "👩\u200d💻 İstanbul ÉTAT café 👍🏽",
+    *ODD_INPUTS[:3],
+    " ".join(["Orin Lindqvar visited Valdoria ."] * 60),
+]
+
+
+def test_reference_app_without_tensorflow_reproduces_the_saved_model(exported):
+    # examples/ner_tflite_app.py is what an app does around the ids-in TFLite
+    # model: tokenizer, word / character / casing ids and entity grouping in
+    # plain Python, the model in ai_edge_litert, no TensorFlow imported.
+    config, _ = exported
+    run = NERTask(config).load_trained()
+    expected = ner_task.tag_texts(run.model, run.preprocessor, run.config.model.train_tag_scheme, APP_TEXTS)
+    example = Path(__file__).resolve().parents[2] / "examples" / "ner_tflite_app.py"
+    script = (
+        "import importlib.util, json, sys\n"
+        "spec = importlib.util.spec_from_file_location('ner_tflite_app', sys.argv[1])\n"
+        "app_module = importlib.util.module_from_spec(spec); spec.loader.exec_module(app_module)\n"
+        "app = app_module.NERApp(sys.argv[2])\n"
+        "rows = [app(text) for text in json.loads(sys.argv[3])]\n"
+        "assert 'tensorflow' not in sys.modules and 'nlp_apps' not in sys.modules, 'imported TensorFlow'\n"
+        "print(json.dumps(rows))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(example), str(config.export_dir()), json.dumps(APP_TEXTS)],
+        capture_output=True, text=True, check=True,
+    )
+    rows = json.loads(result.stdout.strip().splitlines()[-1])
+    for text, row, reference in zip(APP_TEXTS, rows, expected):
+        assert row["tokens"] == reference["tokens"], text
+        assert row["tags"] == reference["tags"], text
+        assert [tuple(entity) for entity in row["entities"]] == [
+            (e["type"], e["text"], e["start"], e["end"]) for e in reference["entities"]
+        ], text
+    assert any(row["entities"] for row in rows)
+
+
+def test_export_ships_the_preprocessing_files_an_app_needs(exported):
+    config, manifest = exported
+    for name in ("vocabulary.txt", "alphabet.json", "tags.json", "preprocessor.json"):
+        assert (config.export_dir() / "assets" / name).is_file(), name
+        assert manifest["artifacts"][f"assets/{name}"] == f"assets/{name}"
 
 
 def test_cli_errors_name_the_problem(tmp_path):

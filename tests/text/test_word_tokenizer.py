@@ -49,6 +49,14 @@ def test_empty_and_whitespace_strings_give_zero_tokens():
     assert empty["tokens"].shape[0] == 0
 
 
+def test_nul_is_whitespace_and_the_text_after_it_is_kept():
+    # The underlying split op stopped at a NUL byte, silently dropping the rest.
+    texts = ["EU rejects\x00 German call\x00to boycott", "\x00\x00lamb"]
+    output = WordTokenizer()(tf.constant(texts))
+    assert output["tokens"].to_list() == [[b"EU", b"rejects", b"German", b"call", b"to", b"boycott"], [b"lamb"]]
+    assert_offsets_slice_back(texts, output)
+
+
 def test_long_line_and_invalid_utf8():
     line = " ".join(["word,"] * 2500)
     output = WordTokenizer()(tf.constant([line]))

@@ -113,8 +113,10 @@ class SequenceTagger(InjectedLayersSerialization, keras.Model):
 
     def decode(self, inputs, fixed_point_scale=None):
         """Best tag ids (batch, time), int32, 0 at padding; `fixed_point_scale`: see `CRF.decode`."""
-        emissions = self(inputs, training=False)
-        mask = padding_mask(inputs)
+        return self.decode_emissions(self(inputs, training=False), padding_mask(inputs), fixed_point_scale)
+
+    def decode_emissions(self, emissions, mask, fixed_point_scale=None):
+        """Best tag ids of the model's own outputs `emissions` (batch, time, tags) under `mask`."""
         if self.crf is not None:
             tags, _ = self.crf.decode(emissions, mask, fixed_point_scale=fixed_point_scale)
             return ops.cast(tags, "int32")
