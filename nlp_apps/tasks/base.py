@@ -121,6 +121,11 @@ class TFLiteExport:
     # text -> inputs dict (the app's preprocessing); "full_int8" calibrates on
     # it over training texts.
     inputs_for_text: object = None
+    # A model beside the task's main one (manifest name
+    # "tflite/<file_stem>/<quantization>"), with its own `check`:
+    # (quantization, expected) -> (checked outputs, atol) or None.
+    companion: bool = False
+    check: object = None
 
 
 class Task:
@@ -449,11 +454,19 @@ class Task:
                 path, inputs, expected, signature=signature, atol=atol
             )
 
-    def _export_tflite(self, run: TrainedRun, export_dir: Path, manifest: ExportManifest) -> None:
+    def tflite_exports(self, run: TrainedRun) -> list:
+        """Every TFLite model the task writes: its `tflite_export` and any companions (e.g. step models)."""
         tflite = self.tflite_export(run)
-        if tflite is None:
+        return [] if tflite is None else [tflite]
+
+    def _export_tflite(self, run: TrainedRun, export_dir: Path, manifest: ExportManifest) -> None:
+        exports = self.tflite_exports(run)
+        if not exports:
             manifest.notes.append(f"tflite: task {self.name!r} has no TFLite model")
-            return
+        for tflite in exports:
+            self._export_one_tflite(run, tflite, export_dir, manifest)
+
+    def _export_one_tflite(self, run: TrainedRun, tflite: TFLiteExport, export_dir: Path, manifest: ExportManifest) -> None:
         # Expected outputs come from the Keras layers; the converted graph is
         # traced with the mobile kernels (fused LSTMs, dynamic-length loops).
         # Positional: `inputs` is in the order of the function's input signature.
@@ -466,11 +479,13 @@ class Task:
             export_tflite(
                 mobile_function, path, quantization=quantization, trackable_obj=run.model, representative_dataset=calibration
             )
-            manifest.add(f"tflite/{quantization}", path)
-            manifest.op_census[f"tflite/{quantization}"] = census = tflite_op_census(path)
+            name = f"tflite/{tflite.file_stem}/{quantization}" if tflite.companion else f"tflite/{quantization}"
+            manifest.add(name, path)
+            manifest.op_census[name] = census = tflite_op_census(path)
             if census["variable_tensors"] and STATEFUL_TFLITE_NOTE not in manifest.notes:
                 manifest.notes.append(STATEFUL_TFLITE_NOTE)
-            check = self.tflite_check(quantization, expected) if self.config.export.verify else None
+            check_outputs = tflite.check if tflite.companion else self.tflite_check
+            check = check_outputs(quantization, expected) if self.config.export.verify else None
             if check is not None:
                 checked, atol = check
                 if quantization == "full_int8":
@@ -478,7 +493,7 @@ class Task:
                     # tolerance; the fresh-process run reports the differences and
                     # benchmarks/deployment.py measures the quality on test sets.
                     atol = None
-                manifest.verification[f"tflite/{quantization}"] = verify_tflite(path, tflite.inputs, checked, atol=atol)
+                manifest.verification[name] = verify_tflite(path, tflite.inputs, checked, atol=atol)
 
     def _calibration_dataset(self, tflite: TFLiteExport):
         """The representative dataset of "full_int8": the TFLite inputs of the first training texts."""

@@ -148,3 +148,27 @@ def test_tflite_greedy_matches_in_graph_greedy_at_any_source_length(exported, in
         expected = translate_texts(inference, [text[:10_000]], beam_size=1, method="greedy")[0]["ids"]
         if source_ids.shape[1] < 64:
             assert ids[0][: len(expected)].tolist() == expected and not ids[0][len(expected):].any()
+
+
+def test_encoder_and_decoder_step_models_reproduce_greedy_translation_when_driven_from_python(exported, inference):
+    # The pair an app runs its own beam search around: explicit states in and out.
+    from nlp_apps.tasks.translation.export import greedy_with_step_models
+
+    config, manifest = exported
+    export_dir = config.export_dir()
+    for name in ("tflite/translate_encoder/float32", "tflite/translate_decoder_step/float32"):
+        assert name in manifest["artifacts"] and name in manifest["verification"]
+        census = manifest["op_census"][name]
+        assert census["flex_ops"] == 0 and census["custom_ops"] == 0
+    assert manifest["op_census"]["tflite/translate_decoder_step/float32"]["while_ops"] == 0
+
+    def runner(stem):
+        path = str(export_dir / f"{stem}_float32.tflite")
+        return lambda **inputs: run_tflite(path, inputs)
+
+    encode, step = runner("translate_encoder"), runner("translate_decoder_step")
+    for text in ("Hello.", "The cat likes the small apple in the city.", " ".join(["The cat likes the small apple."] * 3)):
+        ids = greedy_with_step_models(encode, step, tflite_source_ids(inference, text))[0].tolist()
+        expected = translate_texts(inference, [text], beam_size=1, method="greedy")[0]["ids"]
+        assert [i for i in ids if i != 3] == expected
+        assert len(ids) == len(expected) + 1 and ids[-1] == 3

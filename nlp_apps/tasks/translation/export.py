@@ -1,4 +1,8 @@
-"""What the translation task exports: a string-to-string SavedModel module and a dynamic-length TFLite function.
+"""What the translation task exports: a string-to-string SavedModel module and the TFLite functions.
+
+TFLite: one greedy translator (`tflite_translate_function`) and an encoder +
+decoder-step pair for searches run by the app (`tflite_encoder_function`,
+`tflite_decoder_step_function`).
 
 `TranslationTask` (task.py) runs them through the shared export loop of `Task.export`.
 """
@@ -74,6 +78,79 @@ def tflite_translate_function(inference: TranslationInference, max_source: int =
         return {"ids": outputs["ids"][:, :max_target]}
 
     return translate
+
+
+def tflite_encoder_function(inference: TranslationInference, max_source: int = TFLITE_MAX_SOURCE):
+    """The encoder half of the on-device pair an app runs its own search around (beam search).
+
+    Input `source_ids` int32 `(1, n)` as for `tflite_translate_function`.
+    Outputs `memory` float32 `(1, n, d)`, the attention `keys` `(1, n, k)`
+    (computed once per sentence) and the decoder's initial `state_<i>`
+    `(1, units)` (`decoder.num_states` of them). Feed them, with `<s>` (2)
+    as the first token, to `tflite_decoder_step_function`'s model.
+    """
+    model = inference.model
+
+    @tf.function(input_signature=[tf.TensorSpec([1, None], tf.int32, name="source_ids")])
+    def encode(source_ids):
+        memory, _, states = model.encode(source_ids[:, :max_source], training=False)
+        outputs = {"memory": tf.cast(memory, tf.float32), "keys": tf.cast(model.decoder.precompute_keys(memory), tf.float32)}
+        outputs.update({f"state_{index}": tf.cast(state, tf.float32) for index, state in enumerate(states)})
+        return outputs
+
+    return encode
+
+
+def tflite_decoder_step_function(inference: TranslationInference):
+    """One decoder step with explicit state: `token_id` int32 `(1,)`, `memory`, `keys` and `state_<i>` in.
+
+    Outputs `log_probabilities` float32 `(1, target_vocabulary)` of the next
+    piece, `attention` `(1, n)` over the source pieces, and the new
+    `state_<i>`. A beam of width B runs B of these per step (or the app
+    batches them); `</s>` (3) ends a hypothesis.
+    """
+    model = inference.model
+    decoder = model.decoder
+    memory_size, keys_size = model.encoder.output_dim, _keys_size(model)
+    signature = [
+        tf.TensorSpec([1], tf.int32, name="token_id"),
+        tf.TensorSpec([1, None, memory_size], tf.float32, name="memory"),
+        tf.TensorSpec([1, None, keys_size], tf.float32, name="keys"),
+    ]
+    signature += [tf.TensorSpec([1, size], tf.float32, name=f"state_{index}") for index, size in enumerate(decoder.state_sizes)]
+
+    @tf.function(input_signature=signature)
+    def step(token_id, memory, keys, *states):
+        logits, new_states, weights = decoder.step(token_id, list(states), memory, None, keys)
+        outputs = {"log_probabilities": tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1), "attention": tf.cast(weights, tf.float32)}
+        outputs.update({f"state_{index}": tf.cast(state, tf.float32) for index, state in enumerate(new_states)})
+        return outputs
+
+    return step
+
+
+def _keys_size(model) -> int:
+    probe = tf.zeros([1, 1, model.encoder.output_dim])
+    return int(model.decoder.precompute_keys(probe).shape[-1])
+
+
+def greedy_with_step_models(encode, step, source_ids, max_target: int = TFLITE_MAX_TARGET, bos_id: int = 2, eos_id: int = 3):
+    """Greedy search driven from outside, as an app would: `encode` / `step` are callables on dicts of arrays.
+
+    Returns the target ids up to and including `</s>` (or `max_target` of
+    them), the same ids `tflite_translate_function` returns.
+    """
+    encoded = encode(source_ids=source_ids)
+    states = {name: value for name, value in encoded.items() if name.startswith("state_")}
+    token, ids = bos_id, []
+    for _ in range(max_target):
+        outputs = step(token_id=np.array([token], np.int32), memory=encoded["memory"], keys=encoded["keys"], **states)
+        token = int(np.argmax(outputs["log_probabilities"][0]))
+        ids.append(token)
+        states = {name: outputs[name] for name in states}
+        if token == eos_id:
+            break
+    return np.array([ids], np.int32)
 
 
 def tflite_source_ids(inference: TranslationInference, text: str, max_source: int = TFLITE_MAX_SOURCE) -> np.ndarray:

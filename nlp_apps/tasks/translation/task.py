@@ -312,6 +312,32 @@ class TranslationTask(Task):
         inputs = inputs_for_text(translation_export.VERIFICATION_TEXTS[0])
         return TFLiteExport(translation_export.tflite_translate_function(run.inference), "translate", inputs, inputs_for_text)
 
+    def tflite_exports(self, run) -> list:
+        # Beside the greedy translator: the encoder + decoder-step pair an app
+        # runs its own (beam) search around.
+        encode = translation_export.tflite_encoder_function(run.inference)
+        step = translation_export.tflite_decoder_step_function(run.inference)
+
+        def encoder_inputs(text):
+            return {"source_ids": translation_export.tflite_source_ids(run.inference, text)}
+
+        def step_inputs(text):
+            encoded = {name: value.numpy() for name, value in encode(tf.constant(encoder_inputs(text)["source_ids"])).items()}
+            inputs = {"token_id": np.array([run.model.bos_id], np.int32), "memory": encoded["memory"], "keys": encoded["keys"]}
+            inputs.update({name: value for name, value in encoded.items() if name.startswith("state_")})
+            return inputs
+
+        def check(quantization, expected):
+            # Float32 must match Keras; quantized variants are reported (their
+            # search is checked by benchmarks/deployment.py's BLEU).
+            return expected, (1e-4 if quantization == "float32" else None)
+
+        text = translation_export.VERIFICATION_TEXTS[0]
+        return super().tflite_exports(run) + [
+            TFLiteExport(encode, "translate_encoder", encoder_inputs(text), encoder_inputs, companion=True, check=check),
+            TFLiteExport(step, "translate_decoder_step", step_inputs(text), step_inputs, companion=True, check=check),
+        ]
+
     def calibration_texts(self, limit: int) -> list[str]:
         return list(limit_examples(self.read_split("train"), limit)["source"])
 
