@@ -586,6 +586,71 @@ def _json_default(value):
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+def _utc_now():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _library_versions():
+    from nlp_apps import __version__ as nlp_apps_version
+
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "tensorflow_text": _package_version("tensorflow-text"),
+        "ai_edge_litert": _package_version("ai-edge-litert"),
+        "numpy": np.__version__,
+        "nlp_apps": nlp_apps_version,
+    }
+
+
+def tflite_signatures(path):
+    """`{signature: {"inputs": {name: {dtype, shape}}, "outputs": {...}}}` of a TFLite file; -1 = dynamic."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=os.fspath(path))
+
+    def describe(details):
+        return {
+            name: {"dtype": np.dtype(detail["dtype"]).name, "shape": [int(size) for size in detail["shape_signature"]]}
+            for name, detail in sorted(details.items())
+        }
+
+    signatures = {}
+    for name in interpreter.get_signature_list():
+        runner = interpreter.get_signature_runner(name)
+        signatures[name] = {"inputs": describe(runner.get_input_details()), "outputs": describe(runner.get_output_details())}
+    return signatures
+
+
+def write_tflite_sidecar(path, info):
+    """Writes `<path>.json` beside a TFLite file: what an app needs to call it, with `info` (task facts).
+
+    The sidecar holds `model` (the file name), `signatures` (`tflite_signatures`),
+    `op_census`, `stateful` (variable tensors: reset them between inputs),
+    `created_utc`, `versions`, and `info` (e.g. task, quantization, tag or
+    label names, the assets files). Returns the sidecar's path.
+    """
+    path = os.fspath(path)
+    census = tflite_op_census(path)
+    sidecar = {
+        "model": os.path.basename(path),
+        "signatures": tflite_signatures(path),
+        "op_census": census,
+        "stateful": bool(census["variable_tensors"]),
+        **info,
+        "created_utc": _utc_now(),
+        "versions": _library_versions(),
+    }
+    if sidecar["stateful"]:
+        sidecar.setdefault("notes", []).append(STATEFUL_TFLITE_NOTE)
+    target = path + ".json"
+    with atomic_output_file(target) as temporary:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(sidecar, indent=2, ensure_ascii=False, default=_json_default) + "\n")
+    return target
+
+
 def write_export_manifest(export_dir, info):
     """Writes `<export_dir>/manifest.json` describing an export.
 
@@ -631,19 +696,9 @@ def write_export_manifest(export_dir, info):
             top = relative.split(os.sep)[0]
             artifact_bytes[top] = artifact_bytes.get(top, 0) + size
 
-    from nlp_apps import __version__ as nlp_apps_version
-
     manifest = dict(info)
-    manifest["created_utc"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    manifest["versions"] = {
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "tensorflow_text": _package_version("tensorflow-text"),
-        "ai_edge_litert": _package_version("ai-edge-litert"),
-        "numpy": np.__version__,
-        "nlp_apps": nlp_apps_version,
-    }
+    manifest["created_utc"] = _utc_now()
+    manifest["versions"] = _library_versions()
     manifest["files"] = files
     manifest["artifact_bytes"] = artifact_bytes
     path = os.path.join(export_dir, MANIFEST_NAME)

@@ -47,6 +47,7 @@ from nlp_apps.export.exporter import (
     export_tflite,
     prepare_export_dir,
     tflite_op_census,
+    write_tflite_sidecar,
 )
 from nlp_apps.export.atomic import atomic_output_dir
 from nlp_apps.export.mobile_rnn import trace_for_tflite
@@ -484,6 +485,11 @@ class Task:
             manifest.op_census[name] = census = tflite_op_census(path)
             if census["variable_tensors"] and STATEFUL_TFLITE_NOTE not in manifest.notes:
                 manifest.notes.append(STATEFUL_TFLITE_NOTE)
+            assets = sorted(file for key, file in manifest.to_dict()["artifacts"].items() if key.startswith("assets/"))
+            sidecar = write_tflite_sidecar(
+                path, {"task": self.name, "quantization": quantization, "task_info": manifest.task_info, "assets": assets}
+            )
+            manifest.add(f"metadata/{name}", sidecar)
             check_outputs = tflite.check if tflite.companion else self.tflite_check
             check = check_outputs(quantization, expected) if self.config.export.verify else None
             if check is not None:

@@ -214,6 +214,16 @@ def test_export_ships_the_preprocessing_files_an_app_needs(exported):
     for name in ("vocabulary.txt", "alphabet.json", "tags.json", "preprocessor.json"):
         assert (config.export_dir() / "assets" / name).is_file(), name
         assert manifest["artifacts"][f"assets/{name}"] == f"assets/{name}"
+    # Each TFLite file has a sidecar JSON: its signature, tag names, the assets, state.
+    sidecar = json.loads((config.export_dir() / "model_float32.tflite.json").read_text())
+    assert manifest["artifacts"]["metadata/tflite/float32"] == "model_float32.tflite.json"
+    inputs = sidecar["signatures"]["serving_default"]["inputs"]
+    assert inputs["token_ids"] == {"dtype": "int32", "shape": [1, -1]}
+    assert inputs["char_ids"] == {"dtype": "int32", "shape": [1, -1, -1]}
+    assert set(sidecar["signatures"]["serving_default"]["outputs"]) == {"tag_ids", "emissions"}
+    assert sidecar["task_info"]["tag_names"] == manifest["task_info"]["tag_names"]
+    assert "assets/vocabulary.txt" in sidecar["assets"] and sidecar["quantization"] == "float32"
+    assert sidecar["stateful"] is True and sidecar["versions"]["nlp_apps"]
 
 
 def test_cli_errors_name_the_problem(tmp_path):
