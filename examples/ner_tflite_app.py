@@ -38,38 +38,7 @@ from pathlib import Path
 import numpy as np
 import regex
 
-# The tokenizer of nlp_apps/text/word_tokenizer.py (DEFAULT_SPLIT_PATTERN), leftmost-first;
-# RE2's \x{...} escapes written as Python's \u / \U.
-_WORD = r"[\p{L}\p{M}\p{N}]+"
-_SYMBOL = r"[^\p{Z}\p{Cc}][\p{M}\U0001F3FB-\U0001F3FF]*"
-SPLIT_PATTERN = "|".join(
-    [
-        r"(?:\p{L}\.){2,}",
-        r"\p{N}+(?:[.,:/-]\p{N}+)+",
-        # RE2's \b is ASCII-only: after the clitic's letter, no ASCII word character.
-        r"'(?i:s|re|ve|ll|d|m|t)(?![0-9A-Za-z_])",
-        _WORD + r"(?:-" + _WORD + r")*",
-        r"\.{2,}|-{2,}",
-        _SYMBOL + r"(?:\u200D" + _SYMBOL + r")*",
-    ]
-)
-WHITESPACE_PATTERN = r"[\p{Z}\p{Cc}]+"
-_KEEP = regex.compile(SPLIT_PATTERN)
-_DELIMITER = regex.compile(f"(?P<space>{WHITESPACE_PATTERN})|(?:{SPLIT_PATTERN})")
-
-
-def tokenize(text):
-    """[(token, start, end)] with code-point offsets."""
-    tokens, position = [], 0
-    for match in _DELIMITER.finditer(text):
-        if match.start() > position:  # text between two delimiters
-            tokens.append((text[position : match.start()], position, match.start()))
-        if match.group("space") is None and _KEEP.fullmatch(match.group()):
-            tokens.append((match.group(), match.start(), match.end()))
-        position = match.end()
-    if position < len(text):
-        tokens.append((text[position:], position, len(text)))
-    return tokens
+from app_text import WordIds, interpreter_for, load_manifest, nul_as_space, tokenize
 
 
 def _case_symbol(character):
@@ -106,27 +75,17 @@ def case_class(token):
 
 class NERApp:
     def __init__(self, export_dir, quantization="float32"):
-        from ai_edge_litert.interpreter import Interpreter
-
-        export_dir = Path(export_dir)
-        manifest = json.loads((export_dir / "manifest.json").read_text(encoding="utf-8"))
+        manifest = load_manifest(export_dir)
         self.tag_names = manifest["task_info"]["tag_names"]
-        assets = export_dir / "assets"
-        self.options = json.loads((assets / "preprocessor.json").read_text(encoding="utf-8"))
-        lines = (assets / "vocabulary.txt").read_text(encoding="utf-8").split("\n")[:-1]
-        self.word_ids = {word.rstrip("\r"): index for index, word in enumerate(lines)}
+        assets = Path(export_dir) / "assets"
+        self.word_ids = WordIds(assets)
+        self.options = self.word_ids.options
         alphabet = json.loads((assets / "alphabet.json").read_text(encoding="utf-8"))
         self.char_ids = {character: index + 2 for index, character in enumerate(alphabet)}
-        self.interpreter = Interpreter(model_path=str(export_dir / manifest["artifacts"][f"tflite/{quantization}"]))
-        self.runner = self.interpreter.get_signature_runner()
+        self.interpreter, self.runner = interpreter_for(export_dir, manifest, f"tflite/{quantization}")
 
     def features(self, tokens):
-        words = []
-        for token in tokens:
-            word = token.lower() if self.options["lowercase"] else token
-            if self.options["normalize_digits"]:
-                word = regex.sub(r"[0-9]", "0", word)
-            words.append(self.word_ids.get(word, 1))
+        words = [self.word_ids(token) for token in tokens]
         limit = self.options["max_chars_per_token"]
         width = max([min(len(token), limit) for token in tokens] + [1])
         chars = np.zeros((1, max(len(tokens), 1), width), np.int32)
@@ -139,7 +98,7 @@ class NERApp:
 
     def __call__(self, text):
         """{"tokens", "tags", "entities": [(type, text, start, end)]} for one text."""
-        pieces = tokenize(text)
+        pieces = tokenize(nul_as_space(text))
         tokens = [token for token, _, _ in pieces]
         if not tokens:
             return {"tokens": [], "tags": [], "entities": []}

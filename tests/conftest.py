@@ -6,7 +6,9 @@
 - `reload_keras_model(model)`: a `.keras` save → load round trip;
 - `reload_saved_model(layer, input_signature, function)`: a `tf.Module` SavedModel round trip;
 - `assert_preprocessor_round_trip(preprocessor, probe)`: `save(folder)` → `load(folder)` gives
-  the same outputs of `probe(preprocessor)`.
+  the same outputs of `probe(preprocessor)`;
+- `run_example_app(script, app_class, export_dir, texts)`: runs a reference app of
+  `examples/` in a fresh process and returns its results, asserting it imported no TensorFlow.
 """
 
 import os
@@ -95,3 +97,32 @@ def assert_preprocessor_round_trip(tmp_path):
         return loaded
 
     return check
+
+
+EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
+
+
+@pytest.fixture
+def run_example_app():
+    import json
+    import subprocess
+    import sys
+
+    def run(script, app_class, export_dir, texts):
+        program = (
+            "import json, sys\n"
+            "sys.path.insert(0, sys.argv[1])\n"
+            f"from {script} import {app_class}\n"
+            "app = " + app_class + "(sys.argv[2])\n"
+            "rows = [app(text) for text in json.loads(sys.argv[3])]\n"
+            "assert 'tensorflow' not in sys.modules and 'nlp_apps' not in sys.modules, 'imported TensorFlow'\n"
+            "print(json.dumps(rows))\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", program, EXAMPLES, str(export_dir), json.dumps(texts)],
+            capture_output=True, text=True,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    return run

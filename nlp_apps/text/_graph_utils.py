@@ -140,3 +140,13 @@ def map_flat_strings(function, tokens):
         return tokens.with_flat_values(function(tokens.flat_values))
     flat = function(tf.reshape(tokens, [-1]))
     return tf.reshape(flat, tf.shape(tokens, out_type=tf.int64))
+
+
+def nul_as_space(strings):
+    """Replaces NUL bytes by spaces (one byte for one, so byte offsets hold).
+
+    tensorflow-text's regex split ops stop at a NUL byte (C-string handling),
+    silently losing the rest of the text; NUL is a control character, which
+    every tokenizer here treats as whitespace.
+    """
+    return tf.strings.regex_replace(strings, "\x00", " ")

@@ -106,10 +106,7 @@ class WordTokenizer(keras.layers.Layer):
 
     def call(self, strings):
         strings = _graph_utils.to_string_tensor(strings, "WordTokenizer: strings")
-        # The split op stops at a NUL byte (C-string handling), silently losing
-        # the rest of the text. NUL is whitespace here like every control
-        # character; one byte for one keeps the byte offsets.
-        strings = tf.strings.regex_replace(strings, "\x00", " ")
+        strings = _graph_utils.nul_as_space(strings)
         tokens, starts, ends = tensorflow_text.regex_split_with_offsets(
             strings,
             delim_regex_pattern=self._delimiter_pattern,

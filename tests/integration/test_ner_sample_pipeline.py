@@ -6,7 +6,6 @@ One training run (module fixture, about a minute on 2 cores) serves every test h
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -178,28 +177,14 @@ APP_TEXTS = [
 ]
 
 
-def test_reference_app_without_tensorflow_reproduces_the_saved_model(exported):
+def test_reference_app_without_tensorflow_reproduces_the_saved_model(exported, run_example_app):
     # examples/ner_tflite_app.py is what an app does around the ids-in TFLite
     # model: tokenizer, word / character / casing ids and entity grouping in
     # plain Python, the model in ai_edge_litert, no TensorFlow imported.
     config, _ = exported
     run = NERTask(config).load_trained()
     expected = ner_task.tag_texts(run.model, run.preprocessor, run.config.model.train_tag_scheme, APP_TEXTS)
-    example = Path(__file__).resolve().parents[2] / "examples" / "ner_tflite_app.py"
-    script = (
-        "import importlib.util, json, sys\n"
-        "spec = importlib.util.spec_from_file_location('ner_tflite_app', sys.argv[1])\n"
-        "app_module = importlib.util.module_from_spec(spec); spec.loader.exec_module(app_module)\n"
-        "app = app_module.NERApp(sys.argv[2])\n"
-        "rows = [app(text) for text in json.loads(sys.argv[3])]\n"
-        "assert 'tensorflow' not in sys.modules and 'nlp_apps' not in sys.modules, 'imported TensorFlow'\n"
-        "print(json.dumps(rows))\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", script, str(example), str(config.export_dir()), json.dumps(APP_TEXTS)],
-        capture_output=True, text=True, check=True,
-    )
-    rows = json.loads(result.stdout.strip().splitlines()[-1])
+    rows = run_example_app("ner_tflite_app", "NERApp", config.export_dir(), APP_TEXTS)
     for text, row, reference in zip(APP_TEXTS, rows, expected):
         assert row["tokens"] == reference["tokens"], text
         assert row["tags"] == reference["tags"], text

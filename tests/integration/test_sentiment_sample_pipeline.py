@@ -156,6 +156,25 @@ def test_tflite_probabilities_equal_keras_at_any_document_shape_with_builtin_ops
 
 
 @pytest.mark.slow
+def test_reference_app_without_tensorflow_reproduces_the_saved_model(exported, run_example_app):
+    # examples/sentiment_tflite_app.py: sentence splitting, words, ids and the
+    # TFLite call in plain Python; the SavedModel (raw strings in) is the reference.
+    config, _ = exported
+    texts = [REVIEW, "Bad.\x00 Truly awful!!) I left.\n\nNever again", "", "Zürich 🙂 東京 مرحبا", " ".join([REVIEW] * 5)]
+    rows = run_example_app("sentiment_tflite_app", "SentimentApp", config.export_dir(), texts)
+    serve = tf.saved_model.load(str(config.export_dir() / "saved_model")).signatures["serving_default"]
+    outputs = serve(texts=tf.constant(texts))
+    for index, (text, row) in enumerate(zip(texts, rows)):
+        np.testing.assert_allclose(row["probabilities"], outputs["probabilities"][index].numpy(), atol=1e-5)
+        assert row["label"] == outputs["label"][index].numpy().decode()
+        sentences = [sentence.decode() for sentence in outputs["sentences"][index].numpy() if sentence]
+        assert row["sentences"] == sentences, text
+        words = [[word.decode() for word in sentence if word] for sentence in outputs["words"][index].numpy()]
+        assert row["words"] == [sentence for sentence in words if sentence], text
+    assert len(rows[1]["sentences"]) == 4  # the NUL did not cut the review
+
+
+@pytest.mark.slow
 def test_full_int8_tflite_runs_every_document_shape_close_to_float(trained, tmp_path):
     # The word encoder is a batch of sentences, whose backward direction needs a
     # per-row reversal: REVERSE_SEQUENCE has no int8 kernel, so it must not appear.

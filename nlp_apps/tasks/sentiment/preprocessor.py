@@ -136,7 +136,7 @@ class SentimentPreprocessor(VocabularyFiles, keras.layers.Layer):
 
     def split_documents(self, texts):
         """String `(batch,)` → (words `(batch, None, None)`, sentences `(batch, None)`), ragged, truncated."""
-        texts = _graph_utils.to_string_tensor(texts, "SentimentPreprocessor: texts")
+        texts = _graph_utils.nul_as_space(_graph_utils.to_string_tensor(texts, "SentimentPreprocessor: texts"))
         texts = tf.strings.regex_replace(texts, LINE_BREAK_MARKUP, "\n")
         texts = tf.strings.regex_replace(texts, SENTENCE_END, "\\1\n")
         sentences = tensorflow_text.regex_split(texts, delim_regex_pattern="\n")
