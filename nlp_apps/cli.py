@@ -92,6 +92,9 @@ def _read_inputs(arguments) -> list[str]:
 
 def run(argv: list[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
+    from nlp_apps.quiet_start import start_tensorflow_quietly
+
+    start_tensorflow_quietly()
     from nlp_apps.tasks.base import OPTION_FLAGS
     from nlp_apps.tasks.registry import PLANNED_TASKS, TASK_CLASSES, get_task, get_task_class
 

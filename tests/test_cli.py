@@ -42,3 +42,12 @@ def test_parser_collects_repeated_configs_and_overrides():
     assert arguments.config == ["a.yaml", "b.yaml"]
     assert arguments.overrides == ["x=1", "y=2"]
     assert arguments.resume
+
+
+def test_commands_start_without_tensorflow_native_start_up_lines():
+    # TensorFlow's C++ libraries print absl / oneDNN / CUDA-probe lines while
+    # loading; the command line starts TensorFlow with them sent to /dev/null.
+    result = subprocess.run([sys.executable, "-m", "nlp_apps", "tasks"], capture_output=True, text=True, check=True)
+    assert "ner: available" in result.stdout
+    for noise in ("absl::InitializeLog", "cuInit", "cudart_stub", "port.cc"):
+        assert noise not in result.stderr, result.stderr
