@@ -35,5 +35,5 @@ def start_tensorflow_quietly() -> None:
         import tensorflow as tf
 
         # Device discovery (the CUDA probe) without creating the runtime, so
-        # logical device settings (train.logical_cpu_devices) still apply later.
+        # `tf.config.set_logical_device_configuration` still applies later.
         tf.config.list_physical_devices()
