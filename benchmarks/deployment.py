@@ -55,6 +55,7 @@ from reporting import load_report, run_record, save_report  # noqa: E402
 from nlp_apps.config import load_config  # noqa: E402
 from nlp_apps.data.columns import column  # noqa: E402
 from nlp_apps.export.exporter import QUANTIZATIONS, tflite_op_census  # noqa: E402
+from nlp_apps.export.versions import latest_version_dir  # noqa: E402
 from nlp_apps.tasks.registry import get_task  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -269,6 +270,7 @@ def benchmark_task(task_name, config_path, run_dir, arguments):
         command += ["--set", override]
     subprocess.run(command, check=True)
     export_seconds = time.perf_counter() - started
+    export_dir = latest_version_dir(export_dir)
     manifest = json.loads((export_dir / "manifest.json").read_text())
     run = task.load_trained()
     bench = BENCHES[task_name](task, run, arguments)
@@ -276,12 +278,12 @@ def benchmark_task(task_name, config_path, run_dir, arguments):
     tflite = task.tflite_export(run)
     inputs = tflite.inputs_for_text(text)
 
-    saved_model = tf.saved_model.load(str(export_dir / "saved_model"))
+    saved_model = tf.saved_model.load(str(export_dir))
     started = time.perf_counter()
     saved_quality = bench.keras_quality()
     variants = {
         "saved_model": {
-            "size_mb": _size_mb(export_dir / "saved_model"),
+            "size_mb": _size_mb(export_dir / "saved_model.pb") + _size_mb(export_dir / "variables"),
             "latency": _latency_ms(bench.saved_model_call(saved_model, text)),
             "latency_includes_tokenization": True,
             "quality": saved_quality,
@@ -346,7 +348,7 @@ def cell_speed(arguments):
             task = get_task(config)
             task.train()
             manifest = task.export()
-            path = Path(config.export_dir()) / manifest["artifacts"]["tflite/float32"]
+            path = Path(manifest["export_dir"]) / manifest["artifacts"]["tflite/float32"]
             run = task.load_trained()
             runner = _runner(path)
             inputs = sentence_features(run.preprocessor, text)

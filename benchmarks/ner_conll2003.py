@@ -23,6 +23,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from nlp_apps.config import load_config  # noqa: E402
+from nlp_apps.export.versions import latest_version_dir  # noqa: E402
 from nlp_apps.tasks.ner.task import NERTask  # noqa: E402
 from reporting import load_report, run_record, save_report  # noqa: E402
 
@@ -41,7 +42,7 @@ SENTENCE_20_WORDS = (
 
 def saved_model_latency_ms(config, repeats: int = 50) -> float:
     """Median batch-1 latency of the exported SavedModel (strings in, entities out)."""
-    export_dir = config.export_dir() / "saved_model"
+    export_dir = latest_version_dir(config.export_dir())
     loaded = tf.saved_model.load(str(export_dir))
     serve = loaded.signatures["serving_default"]
     texts = tf.constant([SENTENCE_20_WORDS])

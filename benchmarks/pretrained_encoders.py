@@ -123,8 +123,7 @@ def fine_tune(task_name: str, arm: str, fraction: float, minutes: float, argumen
         "curve": {"epoch_end_minutes": [s / 60.0 for s in summary["epoch_end_seconds"]], "dev": summary.get(spec["curve"], [])},
     }
     if arm == "pretrained":
-        task.export()
-        row["export_verification"] = json.loads((config.export_dir() / "manifest.json").read_text()).get("verification")
+        row["export_verification"] = task.export().get("verification")
     print(json.dumps(row, indent=2), flush=True)
     return row
 

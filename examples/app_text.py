@@ -66,6 +66,17 @@ class WordIds:
         return self.ids.get(word, 1)
 
 
+def version_folder(export_dir):
+    """`saved_models/<name>/` → its highest version `<name>/<N>/`; a version folder stays as it is."""
+    export_dir = Path(export_dir)
+    if (export_dir / "manifest.json").is_file():
+        return export_dir
+    versions = [int(path.name) for path in export_dir.iterdir() if path.is_dir() and path.name.isdigit()]
+    if not versions:
+        raise ValueError(f"{export_dir}: no exported version (run nlp-apps export first)")
+    return export_dir / str(max(versions))
+
+
 def load_manifest(export_dir):
     return json.loads((Path(export_dir) / "manifest.json").read_text(encoding="utf-8"))
 

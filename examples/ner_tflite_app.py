@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import regex
 
-from app_text import WordIds, interpreter_for, load_manifest, nul_as_space, tokenize
+from app_text import WordIds, interpreter_for, load_manifest, version_folder, nul_as_space, tokenize
 
 
 def _case_symbol(character):
@@ -75,6 +75,7 @@ def case_class(token):
 
 class NERApp:
     def __init__(self, export_dir, quantization="float32"):
+        export_dir = version_folder(export_dir)
         manifest = load_manifest(export_dir)
         self.tag_names = manifest["task_info"]["tag_names"]
         assets = Path(export_dir) / "assets"

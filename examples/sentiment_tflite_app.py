@@ -32,7 +32,7 @@ import sys
 import numpy as np
 import regex
 
-from app_text import WordIds, interpreter_for, load_manifest, nul_as_space, tokenize
+from app_text import WordIds, interpreter_for, load_manifest, version_folder, nul_as_space, tokenize
 
 LINE_BREAK_MARKUP = regex.compile(r"(?i)<br\s*/?>")
 SENTENCE_END = regex.compile(r"([.!?]+[\"'\)\]]*)[\p{Z}\p{Cc}]+")
@@ -51,6 +51,7 @@ def split_document(text, max_sentences=0, max_words_per_sentence=0):
 
 class SentimentApp:
     def __init__(self, export_dir, quantization="float32"):
+        export_dir = version_folder(export_dir)
         manifest = load_manifest(export_dir)
         self.label_names = manifest["task_info"]["label_names"]
         self.word_ids = WordIds(f"{export_dir}/assets")

@@ -1,4 +1,4 @@
-"""Command line: `nlp-apps train|pretrain|evaluate|predict|export|tasks`."""
+"""Command line: `nlp-apps train|pretrain|evaluate|predict|export|serve|tasks`."""
 
 import argparse
 import os
@@ -64,11 +64,58 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--top-p", type=float, help="nucleus sampling mass, 1 = all (language_model)")
     predict.add_argument("--seed", type=int, help="random seed; the same seed gives the same text (language_model)")
 
-    export = subcommands.add_parser("export", help="export the trained model (.keras, SavedModel, TFLite) and verify it")
+    export = subcommands.add_parser(
+        "export", help="export the trained model as a new version saved_models/<name>/<N>/ (.keras, SavedModel, TFLite), verified"
+    )
     _add_config_arguments(export)
+    export.add_argument(
+        "--version", type=int, metavar="N", help="version number to write (default: the next free one; an existing one is never replaced)"
+    )
+
+    serve = subcommands.add_parser(
+        "serve", help="serve exported models over TF Serving's REST API (with server-side batching) and a demo page at /"
+    )
+    serve.add_argument(
+        "--model-base", default="saved_models", metavar="DIR",
+        help="a model folder of integer versions, or a folder of such model folders (default: saved_models)",
+    )
+    serve.add_argument("--model", dest="models", action="append", default=[], metavar="NAME", help="serve only this model; repeat for several")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=8501, help="port (default 8501, TF Serving's REST port)")
+    serve.add_argument("--max-batch-size", type=int, default=32, help="examples per server-side batch; 1 = no batching")
+    serve.add_argument("--batch-wait-ms", type=float, default=5.0, help="how long a batch waits for more requests")
+    serve.add_argument("--max-queue", type=int, default=512, help="requests waiting per signature before 503")
+    serve.add_argument("--max-instances", type=int, default=256, help="examples per request at most")
+    serve.add_argument("--max-text-chars", type=int, default=10_000, help="characters per input text at most")
+    serve.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024, help="request body size at most")
+    serve.add_argument("--inference-threads", type=int, default=2, help="signature calls running at once")
 
     subcommands.add_parser("tasks", help="list the available tasks")
     return parser
+
+
+def _serve(arguments) -> int:
+    import uvicorn
+
+    from nlp_apps.serving.app import Server, build_app, warm_up
+    from nlp_apps.serving.batching import BatchingOptions
+    from nlp_apps.serving.models import ModelRepository
+    from nlp_apps.serving.rest import Limits
+
+    for flag, value in (("--max-instances", arguments.max_instances), ("--max-text-chars", arguments.max_text_chars),
+                        ("--max-body-bytes", arguments.max_body_bytes), ("--inference-threads", arguments.inference_threads)):
+        if value < 1:
+            raise ValueError(f"{flag}: expected an integer >= 1, got {value}")
+    batching = BatchingOptions(arguments.max_batch_size, arguments.batch_wait_ms / 1000.0, arguments.max_queue)
+    limits = Limits(arguments.max_body_bytes, arguments.max_instances, arguments.max_text_chars)
+    repository = ModelRepository(arguments.model_base, arguments.models)
+    server = Server(repository, batching, limits, arguments.inference_threads)
+    warm_up(server)
+    for name, served in repository.models.items():
+        print(f"serving {name} version {served.version} ({served.task}): signatures {', '.join(sorted(served.signatures))}", flush=True)
+    print(f"REST API: http://{arguments.host}:{arguments.port}/v1/models/<name>:predict   demo page: http://{arguments.host}:{arguments.port}/", flush=True)
+    uvicorn.run(build_app(server), host=arguments.host, port=arguments.port, log_level="warning")
+    return 0
 
 
 # `predict` flags passed to the task as keyword options when given (`--explain` is `explain_dir`).
@@ -109,6 +156,8 @@ def run(argv: list[str] | None = None) -> int:
         for name in PLANNED_TASKS:
             print(f"{name}: not yet available")
         return 0
+    if arguments.command == "serve":
+        return _serve(arguments)
     overrides = list(arguments.overrides)
     if arguments.command == "pretrain" and arguments.from_artifact:
         overrides.append(f"pretrain.from_artifact={arguments.from_artifact}")
@@ -128,7 +177,7 @@ def run(argv: list[str] | None = None) -> int:
         task.check_predict_request(arguments.output_format, options)
         task.predict(_read_inputs(arguments), output_format=arguments.output_format, **options)
     elif arguments.command == "export":
-        task.export()
+        task.export(version=arguments.version)
     return 0
 
 

@@ -313,6 +313,23 @@ def export_saved_model(module_or_model, path, signatures=None, input_signature=N
     return path
 
 
+def write_saved_model(module, path, signatures):
+    """Saves `module` with `signatures` into the folder `path` as it is (not atomically).
+
+    For a folder that is itself temporary, such as a version being built by
+    `nlp_apps.export.versions.new_version_dir`; other files in it stay.
+    Arguments as `export_saved_model`'s for a tf.Module.
+    """
+    path = os.fspath(path)
+    where = f"write_saved_model('{path}')"
+    if not signatures:
+        raise ValueError(f"{where}: signatures is empty.")
+    concrete = {name: _concrete(function, f"{where} signature '{name}'") for name, function in signatures.items()}
+    module._exported_variables = _captured_variables(concrete.values())
+    tf.saved_model.save(module, path, signatures=concrete)
+    return path
+
+
 # --------------------------------------------------------------------------- #
 # TFLite
 # --------------------------------------------------------------------------- #
@@ -744,6 +761,9 @@ class ExportManifest:
     verification: dict = dataclasses.field(default_factory=dict)
     notes: list = dataclasses.field(default_factory=list)
     op_census: dict = dataclasses.field(default_factory=dict)
+    # Set by a versioned export (`saved_models/<model_name>/<version>/`).
+    model_name: str = ""
+    version: int | None = None
 
     def add(self, name, path):
         """Records artifact `name` at `path` (absolute, or relative to export_dir)."""
@@ -762,12 +782,20 @@ class ExportManifest:
             kind = name.split("/", 1)[0]
             if kind in EXPORT_FORMATS:
                 formats.append(name)
+        # Reports name the artifact they checked; relative, so that they stay
+        # right after the version folder is renamed into place.
+        verification = {
+            name: {**report, "path": self._relative(report["path"])} if "path" in report else report
+            for name, report in self.verification.items()
+        }
         return {
             "task": self.task,
+            "model_name": self.model_name,
+            "version": self.version,
             "task_info": self.task_info,
             "formats": formats,
             "artifacts": {name: self._relative(path) for name, path in self.artifacts.items()},
-            "verification": self.verification,
+            "verification": verification,
             "op_census": self.op_census,
             "notes": list(self.notes),
         }

@@ -29,8 +29,11 @@ with those four files and one line in `nlp_apps/tasks/registry.py`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
+import tempfile
 from pathlib import Path
 
 import keras
@@ -42,14 +45,18 @@ from nlp_apps.config import PipelineConfig, from_dict
 from nlp_apps.export.exporter import (
     STATEFUL_TFLITE_NOTE,
     ExportManifest,
+    _library_versions,
+    _utc_now,
     export_keras,
-    export_saved_model,
     export_tflite,
     prepare_export_dir,
     tflite_op_census,
+    write_saved_model,
     write_tflite_sidecar,
 )
-from nlp_apps.export.atomic import atomic_output_dir
+from nlp_apps.export.model_card import describe_signatures, write_model_card
+from nlp_apps.export.serving_warmup import write_warmup_requests
+from nlp_apps.export.versions import new_version_dir
 from nlp_apps.export.mobile_rnn import trace_for_tflite
 from nlp_apps.export.verify import verify_saved_model, verify_tflite
 from nlp_apps.training.callbacks import EpochClock, build_callbacks
@@ -237,10 +244,16 @@ class Task:
         options), written to `assets/` (atomically) as the run saved them.
         `examples/` holds a reference implementation that reads them.
         """
-        with atomic_output_dir(export_dir / ASSETS_DIR_NAME) as temporary:
+        # `assets/` may already hold the SavedModel's own assets: add beside them, never over one.
+        assets_dir = export_dir / ASSETS_DIR_NAME
+        with tempfile.TemporaryDirectory(dir=export_dir, prefix=".assets-") as temporary:
             run.preprocessor.save(Path(temporary))
-        for path in sorted((export_dir / ASSETS_DIR_NAME).iterdir()):
-            manifest.add(f"{ASSETS_DIR_NAME}/{path.name}", path)
+            assets_dir.mkdir(exist_ok=True)
+            for path in sorted(Path(temporary).iterdir()):
+                if (assets_dir / path.name).exists():
+                    raise ValueError(f"export: {assets_dir / path.name} exists already (a SavedModel asset); rename the preprocessor file")
+                os.replace(path, assets_dir / path.name)
+                manifest.add(f"{ASSETS_DIR_NAME}/{path.name}", assets_dir / path.name)
 
     def serving_module(self, run: TrainedRun):
         """`(tf.Module, {signature name: tf.function})` of the SavedModel."""
@@ -419,41 +432,138 @@ class Task:
             flags = ", ".join(OPTION_FLAGS.get(name, "--" + name.replace("_", "-")) for name in unsupported)
             raise ValueError(f"{flags}: task {self.name!r} does not support this option")
 
-    def export(self) -> dict:
-        """Writes every format of `export.formats`, verifies each in a fresh process, then the manifest.
+    def export(self, version: int | None = None) -> dict:
+        """Writes one version `<export_dir>/<N>/` with every format of `export.formats`, verified.
 
-        Returns the manifest's content (`ExportManifest.to_dict()`).
+        The whole version (SavedModel with its TF Serving warm-up requests,
+        `.keras`, TFLite files, assets, `manifest.json`, `model_card.json`) is
+        built and verified in fresh processes inside a hidden temporary folder,
+        then renamed to its number (`nlp_apps/export/versions.py`): no server
+        ever sees a half-written or unverified version.
+
+        Args:
+            version: the version number; None for the next free one.
+
+        Returns:
+            The manifest's content (`ExportManifest.to_dict()`), with
+            `export_dir` (the version folder) and `version`.
         """
         config = self.config
         formats = config.export.formats
-        export_dir = prepare_export_dir(config.export_dir(), formats, config.export.tflite_quantization)
+        model_base = prepare_export_dir(config.export_dir(), formats, config.export.tflite_quantization)
         run = self.load_trained()
-        manifest = ExportManifest(str(export_dir), task=self.name, task_info=self.export_info(run))
-        self.export_assets(run, export_dir, manifest)
-        if "keras" in formats:
-            manifest.add("keras", export_keras(run.model, export_dir / "model.keras"))
-        if "saved_model" in formats:
-            self._export_saved_model(run, export_dir / "saved_model", manifest)
-        if "tflite" in formats:
-            self._export_tflite(run, export_dir, manifest)
-        manifest.write_manifest()
-        print(f"exported to {export_dir}: {', '.join(manifest.to_dict()['artifacts'].values())}")
+        with new_version_dir(model_base, version) as (export_dir, number):
+            manifest = ExportManifest(
+                str(export_dir), task=self.name, task_info=self.export_info(run),
+                model_name=config.name or model_base.name, version=number,
+            )
+            signatures = {}
+            if "saved_model" in formats:
+                # First: the version folder is the SavedModel (saved_model.pb,
+                # variables/, assets/), as TF Serving expects; the rest goes beside.
+                signatures = self._export_saved_model(run, export_dir, manifest)
+            self.export_assets(run, export_dir, manifest)
+            if "keras" in formats:
+                manifest.add("keras", export_keras(run.model, export_dir / "model.keras"))
+            if "tflite" in formats:
+                self._export_tflite(run, export_dir, manifest)
+            manifest.add("model_card", write_model_card(export_dir, self.model_card(run, manifest, signatures)))
+            manifest.write_manifest()
+            contents = manifest.to_dict()
+        final = model_base / str(number)
+        contents["export_dir"] = str(final)
+        files = ["SavedModel" if path == "." else path for path in contents["artifacts"].values()]
+        print(f"exported {manifest.model_name} version {number} to {final}: {', '.join(files)}")
         for line in manifest.summary_lines():
             print(line)
-        return manifest.to_dict()
+        return contents
 
-    def _export_saved_model(self, run: TrainedRun, path: Path, manifest: ExportManifest) -> None:
+    def model_card(self, run: TrainedRun, manifest: ExportManifest, signatures: dict) -> dict:
+        """`model_card.json`: signatures, labels and vocabulary sizes, scores, data, training time, versions."""
+        run_dir = run.run_dir
+        scores = {}
+        for path in sorted(run_dir.glob("eval_*.json")):
+            with contextlib.suppress(ValueError, OSError):
+                scores[path.stem[len("eval_"):]] = json.loads(path.read_text(encoding="utf-8"))
+        training = {}
+        summary_path = run_dir / TRAIN_SUMMARY_NAME
+        if summary_path.is_file():
+            with contextlib.suppress(ValueError, OSError):
+                training = json.loads(summary_path.read_text(encoding="utf-8"))
+        data = run.config.data
+        return {
+            "model_name": manifest.model_name,
+            "version": manifest.version,
+            "task": self.name,
+            "pipeline": run.config.name,
+            "signatures": describe_signatures(signatures, self.output_padding()) if signatures else {},
+            "task_info": manifest.task_info,
+            "vocabulary_sizes": self.vocabulary_sizes(run),
+            "evaluation": scores,
+            "data": {
+                "hub_name": data.hub_name or None,
+                "data_dir": data.data_dir or None,
+                "train": data.train, "dev": data.dev, "test": data.test,
+            },
+            "training_seconds": training.get("train_seconds", training.get("seconds")),
+            "training": training,
+            "formats": manifest.to_dict()["formats"],
+            "created_utc": _utc_now(),
+            "versions": _library_versions(),
+        }
+
+    def vocabulary_sizes(self, run: TrainedRun) -> dict:
+        """Vocabulary sizes for the model card; tasks with several vocabularies override it."""
+        sizes = {}
+        for attribute in ("vocabulary_size", "char_vocabulary_size", "source_vocabulary_size", "target_vocabulary_size"):
+            value = getattr(run.preprocessor, attribute, None)
+            if isinstance(value, int):
+                sizes[attribute.removesuffix("_size")] = value
+        vocabulary = getattr(run.preprocessor, "vocabulary", None)
+        if not sizes and vocabulary is not None:
+            with contextlib.suppress(TypeError):
+                sizes["vocabulary"] = len(vocabulary)
+        return sizes
+
+    def output_padding(self) -> dict:
+        """Output name -> the value padding its inner axes (a row shorter than the batch's longest).
+
+        Written to the model card; `nlp-apps serve` cuts each request's rows of
+        a batched answer back to their own extent with it. An output of rank
+        >= 2 without a padding value keeps its signature out of server-side
+        batching.
+        """
+        return {}
+
+    def warmup_requests(self) -> list:
+        """`(signature, inputs)` replayed by TF Serving at load: the verification inputs of each signature."""
+        return [(signature, inputs) for signature, (inputs, _) in self.saved_model_checks().items()]
+
+    def _export_saved_model(self, run: TrainedRun, path: Path, manifest: ExportManifest) -> dict:
         module, signatures = self.serving_module(run)
-        export_saved_model(module, path, signatures=signatures)
+        write_saved_model(module, path, signatures=signatures)
         manifest.add("saved_model", path)
+        requests = self._warmup_for_every_signature(signatures)
+        manifest.add("warmup_requests", write_warmup_requests(path, manifest.model_name, requests))
         if not self.config.export.verify:
-            return
+            return signatures
         for signature, (inputs, atol) in self.saved_model_checks().items():
             outputs = signatures[signature](**{key: tf.constant(value) for key, value in inputs.items()})
             expected = {key: value.numpy() for key, value in outputs.items()}
             manifest.verification[f"saved_model/{signature}"] = verify_saved_model(
                 path, inputs, expected, signature=signature, atol=atol
             )
+        return signatures
+
+    def _warmup_for_every_signature(self, signatures: dict) -> list:
+        # An alias (translation's serving_default is `translate`) warms up with its target's inputs.
+        checked = dict(self.warmup_requests())
+        requests = []
+        for name, function in signatures.items():
+            source = name if name in checked else next((key for key in checked if signatures.get(key) is function), None)
+            if source is not None:
+                requests.append((name, checked[source]))
+        return requests
 
     def tflite_exports(self, run: TrainedRun) -> list:
         """Every TFLite model the task writes: its `tflite_export` and any companions (e.g. step models)."""

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from nlp_apps import cli
 from nlp_apps.config import load_config
+from nlp_apps.export.versions import latest_version_dir
 from nlp_apps.data.plain_text_reader import read_token_stream
 from nlp_apps.data.sample_data import resolve_data_dir
 from nlp_apps.export.exporter import run_tflite, tflite_op_census
@@ -97,9 +98,9 @@ def exported(trained):
 @pytest.mark.slow
 def test_export_writes_and_verifies_every_format(exported):
     config, manifest = exported
-    export_dir = config.export_dir()
+    export_dir = latest_version_dir(config.export_dir())
     assert (export_dir / "model.keras").is_file()
-    assert (export_dir / "saved_model" / "saved_model.pb").is_file()
+    assert (export_dir / "saved_model.pb").is_file()
     verification = manifest["verification"]
     assert verification["saved_model/score"]["signature"] == "score"
     assert max(verification["saved_model/score"]["max_abs_diff"].values()) <= 1e-4
@@ -116,7 +117,7 @@ def test_saved_model_score_equals_keras(exported):
     model, preprocessor = run.model, run.preprocessor
     texts = ["the old sailor fixed a red boat", "", "zebra quantum"]
     expected = LanguageModelServing(model, preprocessor).score(tf.constant(texts))
-    loaded = tf.saved_model.load(str(config.export_dir() / "saved_model"))
+    loaded = tf.saved_model.load(str(latest_version_dir(config.export_dir())))
     scores = loaded.signatures["score"](text=tf.constant(texts))
     np.testing.assert_allclose(scores["log_probability"].numpy(), expected["log_probability"].numpy(), atol=1e-4)
     np.testing.assert_allclose(scores["perplexity"].numpy(), expected["perplexity"].numpy(), rtol=1e-4)
@@ -131,7 +132,7 @@ def test_tflite_step_equals_keras(exported):
     model = LanguageModelTask(config).load_trained().model
     inputs = {"token_id": np.array([[5]], np.int32)}
     inputs.update({f"state_{index}": np.full((1, size), 0.1, np.float32) for index, size in enumerate(model.state_sizes)})
-    outputs = run_tflite(config.export_dir() / "step_float32.tflite", inputs)
+    outputs = run_tflite(latest_version_dir(config.export_dir()) / "step_float32.tflite", inputs)
     logits, states = model.call_with_state(inputs["token_id"], initial_state=[inputs[f"state_{i}"] for i in range(len(model.state_sizes))])
     np.testing.assert_allclose(outputs["logits"], logits.numpy()[:, 0], atol=1e-4)
     np.testing.assert_allclose(outputs["state_1"], states[1].numpy(), atol=1e-5)
@@ -142,7 +143,7 @@ def test_tflite_step_equals_keras(exported):
     np.testing.assert_allclose(outputs["top_probabilities"][0], probabilities[best], atol=1e-5)
     vocabulary = LanguageModelTask(config).load_trained().preprocessor.token_strings()
     assert [word.decode() for word in outputs["top_words"][0]] == [vocabulary[index] for index in best]
-    census = tflite_op_census(config.export_dir() / "step_float32.tflite")
+    census = tflite_op_census(latest_version_dir(config.export_dir()) / "step_float32.tflite")
     # One step is a direct cell call: no loop, no Flex.
     assert census["while_ops"] == 0 and census["flex_ops"] == 0
 

@@ -12,6 +12,10 @@ import pytest
 import tensorflow as tf
 
 from nlp_apps.config import load_config
+from nlp_apps.export.serving_warmup import read_warmup_requests
+from nlp_apps.export.verify import ExportVerificationError
+from nlp_apps.export.versions import existing_versions, latest_version_dir
+from nlp_apps.tasks import base as base_task
 from nlp_apps.export.exporter import run_tflite, tflite_op_census
 from nlp_apps.tasks.ner import task as ner_task
 from nlp_apps.tasks.ner.export import sentence_features
@@ -26,10 +30,14 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("ner_sample")
     config = load_config(
         [PIPELINE],
-        [f"output_dir={root / 'run'}", f"export.output_dir={root / 'export'}", "train.verbose=0", "train.epochs=10"],
+        [f"output_dir={root / 'run'}", f"export.output_dir={root / 'ner_sample'}", "train.verbose=0", "train.epochs=10"],
     )
     summary = NERTask(config).train()
     return config, summary
+
+
+def _overrides(config):
+    return [f"output_dir={config.run_dir()}", f"export.output_dir={config.export_dir()}", "train.verbose=0"]
 
 
 def test_training_writes_run_directory(trained):
@@ -80,14 +88,14 @@ def exported(trained):
 
 def test_export_writes_and_verifies_every_format(exported):
     config, manifest = exported
-    export_dir = config.export_dir()
+    export_dir = latest_version_dir(config.export_dir())
     assert (export_dir / "model.keras").is_file()
-    assert (export_dir / "saved_model" / "saved_model.pb").is_file()
+    assert (export_dir / "saved_model.pb").is_file()
     assert (export_dir / "model_float32.tflite").is_file()
     assert max(manifest["verification"]["saved_model/serving_default"]["max_abs_diff"].values()) == 0
     assert manifest["verification"]["tflite/float32"]["max_abs_diff"]["tag_ids"] == 0
     assert manifest["task"] == "ner" and manifest["task_info"]["tag_names"][0] == "O"
-    assert manifest["formats"] == ["keras", "saved_model", "tflite/float32"]
+    assert manifest["formats"] == ["saved_model", "keras", "tflite/float32"]
     # Exports are written to a temporary folder and renamed: nothing is left behind.
     assert not [path for path in export_dir.parent.iterdir() if "tmp" in path.name]
 
@@ -112,7 +120,7 @@ def test_saved_model_in_fresh_process_matches_keras_entities(exported):
         "print(json.dumps(rows))\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", script, str(config.export_dir() / "saved_model"), json.dumps(texts)],
+        [sys.executable, "-c", script, str(latest_version_dir(config.export_dir())), json.dumps(texts)],
         capture_output=True, text=True, check=True,
     )
     rows = json.loads(result.stdout.strip().splitlines()[-1])
@@ -125,14 +133,14 @@ def test_tflite_is_builtin_only_with_fused_lstms_and_tags_equal_keras_at_any_len
     config, _ = exported
     run = NERTask(config).load_trained()
     model, preprocessor = run.model, run.preprocessor
-    path = config.export_dir() / "model_float32.tflite"
+    path = latest_version_dir(config.export_dir()) / "model_float32.tflite"
     census = tflite_op_census(path)
     assert census["flex_ops"] == 0 and census["custom_ops"] == 0
     # One fused op per BiLSTM direction; the only loops left are the CRF's
     # Viterbi recursion and its backtrace.
     assert census["fused_lstm_ops"] == 2
     assert census["while_ops"] == 2
-    manifest = json.loads((config.export_dir() / "manifest.json").read_text())
+    manifest = json.loads((latest_version_dir(config.export_dir()) / "manifest.json").read_text())
     assert manifest["op_census"]["tflite/float32"]["fused_lstm_ops"] == 2
     long_sentence = " ".join(["Orin Lindqvar visited Valdoria on Sunday ."] * 20)
     for text in ("Orin", "Orin Lindqvar visited Valdoria on Sunday .", long_sentence):
@@ -153,7 +161,7 @@ def test_reused_tflite_interpreter_gives_fresh_results_after_resetting_its_varia
 
     config, manifest = exported
     run = NERTask(config).load_trained()
-    path = config.export_dir() / "model_float32.tflite"
+    path = latest_version_dir(config.export_dir()) / "model_float32.tflite"
     assert tflite_op_census(path)["variable_tensors"] > 0
     assert STATEFUL_TFLITE_NOTE in manifest["notes"]
     texts = ["Orin Lindqvar visited Valdoria on Sunday .", "Valdoria", "Sunday Orin Lindqvar ."]
@@ -184,7 +192,7 @@ def test_reference_app_without_tensorflow_reproduces_the_saved_model(exported, r
     config, _ = exported
     run = NERTask(config).load_trained()
     expected = ner_task.tag_texts(run.model, run.preprocessor, run.config.model.train_tag_scheme, APP_TEXTS)
-    rows = run_example_app("ner_tflite_app", "NERApp", config.export_dir(), APP_TEXTS)
+    rows = run_example_app("ner_tflite_app", "NERApp", latest_version_dir(config.export_dir()), APP_TEXTS)
     for text, row, reference in zip(APP_TEXTS, rows, expected):
         assert row["tokens"] == reference["tokens"], text
         assert row["tags"] == reference["tags"], text
@@ -197,10 +205,10 @@ def test_reference_app_without_tensorflow_reproduces_the_saved_model(exported, r
 def test_export_ships_the_preprocessing_files_an_app_needs(exported):
     config, manifest = exported
     for name in ("vocabulary.txt", "alphabet.json", "tags.json", "preprocessor.json"):
-        assert (config.export_dir() / "assets" / name).is_file(), name
+        assert (latest_version_dir(config.export_dir()) / "assets" / name).is_file(), name
         assert manifest["artifacts"][f"assets/{name}"] == f"assets/{name}"
     # Each TFLite file has a sidecar JSON: its signature, tag names, the assets, state.
-    sidecar = json.loads((config.export_dir() / "model_float32.tflite.json").read_text())
+    sidecar = json.loads((latest_version_dir(config.export_dir()) / "model_float32.tflite.json").read_text())
     assert manifest["artifacts"]["metadata/tflite/float32"] == "model_float32.tflite.json"
     inputs = sidecar["signatures"]["serving_default"]["inputs"]
     assert inputs["token_ids"] == {"dtype": "int32", "shape": [1, -1]}
@@ -209,6 +217,57 @@ def test_export_ships_the_preprocessing_files_an_app_needs(exported):
     assert sidecar["task_info"]["tag_names"] == manifest["task_info"]["tag_names"]
     assert "assets/vocabulary.txt" in sidecar["assets"] and sidecar["quantization"] == "float32"
     assert sidecar["stateful"] is True and sidecar["versions"]["nlp_apps"]
+
+
+def test_warmup_requests_cover_every_signature_and_replay(exported):
+    config, manifest = exported
+    export_dir = latest_version_dir(config.export_dir())
+    assert manifest["artifacts"]["warmup_requests"] == "assets.extra/tf_serving_warmup_requests"
+    requests = read_warmup_requests(export_dir / "assets.extra" / "tf_serving_warmup_requests")
+    loaded = tf.saved_model.load(str(export_dir))
+    assert {signature for signature, _ in requests} == set(loaded.signatures)
+    for signature, inputs in requests:
+        outputs = loaded.signatures[signature](**{name: tf.constant(value) for name, value in inputs.items()})
+        assert outputs["tags"].shape[0] == len(inputs["texts"]) > 0
+
+
+def test_model_card_matches_the_exported_model(exported):
+    config, manifest = exported
+    export_dir = latest_version_dir(config.export_dir())
+    card = json.loads((export_dir / "model_card.json").read_text())
+    assert (card["task"], card["model_name"], card["version"]) == ("ner", manifest["model_name"], manifest["version"])
+    loaded = tf.saved_model.load(str(export_dir))
+    function = loaded.signatures["serving_default"]
+    described = card["signatures"]["serving_default"]
+    [texts_spec] = function.structured_input_signature[1].values()
+    assert described["inputs"] == {"texts": {"dtype": "string", "shape": [-1]}} and texts_spec.dtype == tf.string
+    assert set(described["outputs"]) == set(function.structured_outputs)
+    for name, spec in function.structured_outputs.items():
+        assert described["outputs"][name]["dtype"] == spec.dtype.name
+    assert card["task_info"]["tag_names"] == manifest["task_info"]["tag_names"]
+    vocabulary_lines = (export_dir / "assets" / "vocabulary.txt").read_text(encoding="utf-8").splitlines()
+    assert len(vocabulary_lines) in card["vocabulary_sizes"].values()
+    assert card["training"]["epochs_run"] >= 1 and card["training_seconds"] > 0
+    assert card["data"]["train"] and card["versions"]["tensorflow"] == tf.__version__
+
+
+def test_next_export_is_version_2_and_a_failed_one_never_appears(exported, monkeypatch):
+    config, manifest = exported
+    base = config.export_dir()
+    saved_model_only = load_config([PIPELINE], [*_overrides(config), "export.formats=[saved_model]"])
+    second = NERTask(saved_model_only).export()
+    assert second["version"] == manifest["version"] + 1 and second["export_dir"] == str(base / str(second["version"]))
+    with pytest.raises(ValueError, match="already exists; a written version is never replaced"):
+        NERTask(saved_model_only).export(version=manifest["version"])
+
+    def broken_verification(*args, **kwargs):
+        raise ExportVerificationError("outputs differ", path=str(args[0]))
+
+    monkeypatch.setattr(base_task, "verify_saved_model", broken_verification)
+    with pytest.raises(ExportVerificationError):
+        NERTask(saved_model_only).export()
+    assert existing_versions(base) == [manifest["version"], second["version"]]
+    assert sorted(path.name for path in base.iterdir()) == [str(manifest["version"]), str(second["version"])]
 
 
 def test_cli_errors_name_the_problem(tmp_path):

@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from nlp_apps.cli import main
 from nlp_apps.config import load_config
+from nlp_apps.export.versions import latest_version_dir
 from nlp_apps.export.exporter import run_tflite, tflite_op_census
 from nlp_apps.data.unknown_word_dropout import replace_with_unknown
 from nlp_apps.tasks.sentiment import task as sentiment_task
@@ -98,9 +99,9 @@ def exported(trained):
 @pytest.mark.slow
 def test_export_writes_and_verifies_every_format(exported):
     config, manifest = exported
-    export_dir = config.export_dir()
+    export_dir = latest_version_dir(config.export_dir())
     assert (export_dir / "model.keras").is_file()
-    assert (export_dir / "saved_model" / "saved_model.pb").is_file()
+    assert (export_dir / "saved_model.pb").is_file()
     assert max(manifest["verification"]["saved_model/serving_default"]["max_abs_diff"].values()) <= 1e-5
     assert max(manifest["verification"]["tflite/float32"]["max_abs_diff"].values()) <= 1e-4
     assert manifest["task_info"]["label_names"] == ["neg", "pos"]
@@ -125,7 +126,7 @@ def test_saved_model_in_fresh_process_agrees_with_keras_on_raw_strings(exported)
         "print(json.dumps(rows))\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", script, str(config.export_dir() / "saved_model"), json.dumps(texts)],
+        [sys.executable, "-c", script, str(latest_version_dir(config.export_dir())), json.dumps(texts)],
         capture_output=True, text=True, check=True,
     )
     rows = json.loads(result.stdout.strip().splitlines()[-1])
@@ -142,7 +143,7 @@ def test_tflite_probabilities_equal_keras_at_any_document_shape_with_builtin_ops
     config, _ = exported
     run = SentimentTask(config).load_trained()
     model, preprocessor = run.model, run.preprocessor
-    path = config.export_dir() / "model_float32.tflite"
+    path = latest_version_dir(config.export_dir()) / "model_float32.tflite"
     census = tflite_op_census(path)
     assert census["flex_ops"] == 0 and census["custom_ops"] == 0
     long_review = " ".join([REVIEW] * 6)
@@ -161,8 +162,8 @@ def test_reference_app_without_tensorflow_reproduces_the_saved_model(exported, r
     # TFLite call in plain Python; the SavedModel (raw strings in) is the reference.
     config, _ = exported
     texts = [REVIEW, "Bad.\x00 Truly awful!!) I left.\n\nNever again", "", "Zürich 🙂 東京 مرحبا", " ".join([REVIEW] * 5)]
-    rows = run_example_app("sentiment_tflite_app", "SentimentApp", config.export_dir(), texts)
-    serve = tf.saved_model.load(str(config.export_dir() / "saved_model")).signatures["serving_default"]
+    rows = run_example_app("sentiment_tflite_app", "SentimentApp", latest_version_dir(config.export_dir()), texts)
+    serve = tf.saved_model.load(str(latest_version_dir(config.export_dir()))).signatures["serving_default"]
     outputs = serve(texts=tf.constant(texts))
     for index, (text, row) in enumerate(zip(texts, rows)):
         np.testing.assert_allclose(row["probabilities"], outputs["probabilities"][index].numpy(), atol=1e-5)

@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from nlp_apps import cli
 from nlp_apps.config import load_config
+from nlp_apps.export.versions import latest_version_dir
 from nlp_apps.export.exporter import run_tflite, tflite_op_census
 from nlp_apps.tasks.translation.task import TranslationTask, translate_texts
 from nlp_apps.tasks.translation.export import TranslationServing, tflite_source_ids
@@ -115,8 +116,8 @@ def exported(trained):
 
 def test_export_writes_and_verifies_every_format(exported):
     config, manifest = exported
-    export_dir = config.export_dir()
-    for name in ("model.keras", "source.model", "target.model", "saved_model/saved_model.pb", "translate_float32.tflite"):
+    export_dir = latest_version_dir(config.export_dir())
+    for name in ("model.keras", "source.model", "target.model", "saved_model.pb", "translate_float32.tflite"):
         assert (export_dir / name).is_file(), name
     for signature in ("translate", "translate_greedy"):
         report = manifest["verification"][f"saved_model/{signature}"]
@@ -130,7 +131,7 @@ def test_saved_model_translates_raw_strings_like_keras(exported, inference):
     texts = ["The dog sees the house.", *HARD_INPUTS]
     module = TranslationServing(inference.model, inference.preprocessor, beam_size=config.model.beam_size)
     expected = module.translate_signature(tf.constant(texts))
-    loaded = tf.saved_model.load(str(config.export_dir() / "saved_model"))
+    loaded = tf.saved_model.load(str(latest_version_dir(config.export_dir())))
     outputs = loaded.signatures["translate"](text=tf.constant(texts))
     assert outputs["translation"].numpy().tolist() == expected["translation"].numpy().tolist()
     np.testing.assert_allclose(outputs["score"].numpy(), expected["score"].numpy(), atol=1e-4)
@@ -138,7 +139,7 @@ def test_saved_model_translates_raw_strings_like_keras(exported, inference):
 
 def test_tflite_greedy_matches_in_graph_greedy_at_any_source_length(exported, inference):
     config, _ = exported
-    path = str(config.export_dir() / "translate_float32.tflite")
+    path = str(latest_version_dir(config.export_dir()) / "translate_float32.tflite")
     census = tflite_op_census(path)
     assert census["flex_ops"] == 0 and census["custom_ops"] == 0
     for text in ("Hello.", "The cat likes the small apple in the city.", " ".join(["The cat likes the small apple."] * 4)):
@@ -155,7 +156,7 @@ def test_encoder_and_decoder_step_models_reproduce_greedy_translation_when_drive
     from nlp_apps.tasks.translation.export import greedy_with_step_models
 
     config, manifest = exported
-    export_dir = config.export_dir()
+    export_dir = latest_version_dir(config.export_dir())
     for name in ("tflite/translate_encoder/float32", "tflite/translate_decoder_step/float32"):
         assert name in manifest["artifacts"] and name in manifest["verification"]
         census = manifest["op_census"][name]

@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from nlp_apps.cli import main
 from nlp_apps.config import load_config
+from nlp_apps.export.versions import latest_version_dir
 from nlp_apps.encoders.artifact import CARD_FILE, ENCODER_FILE, EncoderArtifact
 from nlp_apps.encoders.rnn_encoder import RNNEncoder
 from nlp_apps.metrics.token_losses import masked_token_losses
@@ -334,7 +335,7 @@ def test_a_fine_tuned_model_trains_exports_and_its_saved_model_equals_keras(arti
     shutil.rmtree(copy)
     text = "Greyfield United beat Oslo City in Paris ."
     expected = task.predict([text], output_format="json")[0]
-    loaded = tf.saved_model.load(str(tmp_path / "export" / "saved_model"))
+    loaded = tf.saved_model.load(str(latest_version_dir(tmp_path / "export")))
     result = loaded.signatures["serving_default"](texts=tf.constant([text]))
     served = [t.decode() for t in result["entity_texts"].numpy()[0] if t]
     assert served == [entity["text"] for entity in expected["entities"]]

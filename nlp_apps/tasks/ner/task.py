@@ -273,6 +273,11 @@ class NERTask(Task):
         module = ner_export.NERServingModule(run.model, run.preprocessor, self.export_info(run)["tag_names"])
         return module, {"serving_default": module.serving_default}
 
+    def output_padding(self) -> dict:
+        # As NERServingModule pads: "" for strings, -1 for offsets.
+        strings = dict.fromkeys(("tokens", "tags", "entity_types", "entity_texts"), "")
+        return {**strings, **dict.fromkeys(("token_starts", "token_ends", "entity_starts", "entity_ends"), -1)}
+
     def saved_model_checks(self) -> dict:
         return {"serving_default": ({"texts": np.array(ner_export.VERIFICATION_TEXTS, dtype=object)}, 1e-5)}
 

@@ -344,6 +344,10 @@ class SentimentTask(Task):
         module = sentiment_export.SentimentServingModule(run.model, run.preprocessor, run.preprocessor.label_names)
         return module, {"serving_default": module.serving_default}
 
+    def output_padding(self) -> dict:
+        # Padded words/sentences are "" and get no attention (masked softmax: exactly 0).
+        return {"words": "", "sentences": "", "word_attention": 0.0, "sentence_attention": 0.0}
+
     def saved_model_checks(self) -> dict:
         return {"serving_default": ({"texts": np.array(sentiment_export.VERIFICATION_TEXTS, dtype=object)}, 1e-5)}
 

@@ -301,6 +301,10 @@ class TranslationTask(Task):
         }
         return module, signatures
 
+    def output_padding(self) -> dict:
+        # Ids after the end are the padding id 0; attention rows/columns beyond a sentence are 0.
+        return {"ids": 0, "attention": 0.0}
+
     def saved_model_checks(self) -> dict:
         texts = np.array(translation_export.VERIFICATION_TEXTS, dtype=object)
         return {"translate": ({"text": texts}, 1e-4), "translate_greedy": ({"text": texts}, 1e-4)}
