@@ -76,8 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
         "serve", help="serve exported models over TF Serving's REST API (with server-side batching) and a demo page at /"
     )
     serve.add_argument(
-        "--model-base", default="saved_models", metavar="DIR",
-        help="a model folder of integer versions, or a folder of such model folders (default: saved_models)",
+        "--model-base", dest="model_bases", action="append", metavar="DIR",
+        help="a model folder of integer versions, or a folder of such model folders (default: saved_models); repeat for several",
     )
     serve.add_argument("--model", dest="models", action="append", default=[], metavar="NAME", help="serve only this model; repeat for several")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
@@ -108,7 +108,7 @@ def _serve(arguments) -> int:
             raise ValueError(f"{flag}: expected an integer >= 1, got {value}")
     batching = BatchingOptions(arguments.max_batch_size, arguments.batch_wait_ms / 1000.0, arguments.max_queue)
     limits = Limits(arguments.max_body_bytes, arguments.max_instances, arguments.max_text_chars)
-    repository = ModelRepository(arguments.model_base, arguments.models)
+    repository = ModelRepository(arguments.model_bases or ["saved_models"], arguments.models)
     server = Server(repository, batching, limits, arguments.inference_threads)
     warm_up(server)
     for name, served in repository.models.items():

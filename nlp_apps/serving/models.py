@@ -12,7 +12,6 @@ import json
 import threading
 from pathlib import Path
 
-import numpy as np
 import tensorflow as tf
 
 from nlp_apps.export.model_card import MODEL_CARD_NAME
@@ -101,8 +100,15 @@ def discover(model_base: Path) -> dict:
 class ModelRepository:
     """The latest version of each discovered model, loaded at start."""
 
-    def __init__(self, model_base, names=None):
-        found = discover(model_base)
+    def __init__(self, model_bases, names=None):
+        bases = [model_bases] if isinstance(model_bases, (str, Path)) else list(model_bases)
+        found = {}
+        for model_base in bases:
+            for name, folder in discover(model_base).items():
+                if name in found:
+                    raise ValueError(f"--model-base: two models named {name!r}: {found[name]} and {folder}")
+                found[name] = folder
+        model_base = ", ".join(map(str, bases))
         if names:
             unknown = sorted(set(names) - set(found))
             if unknown:
@@ -130,10 +136,3 @@ class ModelRepository:
             )
         return served.signatures[key]
 
-
-def numpy_dtype(spec) -> object:
-    return object if spec.dtype == tf.string else spec.dtype.as_numpy_dtype
-
-
-def empty_like_spec(spec) -> np.ndarray:
-    return np.zeros([0] + [1 if dim is None else dim for dim in spec.shape[1:]], dtype=numpy_dtype(spec))

@@ -135,6 +135,12 @@ def test_saved_model_translates_raw_strings_like_keras(exported, inference):
     outputs = loaded.signatures["translate"](text=tf.constant(texts))
     assert outputs["translation"].numpy().tolist() == expected["translation"].numpy().tolist()
     np.testing.assert_allclose(outputs["score"].numpy(), expected["score"].numpy(), atol=1e-4)
+    # The attention's axes come labelled with the pieces (what a heat-map shows).
+    pieces = inference.preprocessor.source_pieces([texts[0]])[0]
+    assert [piece.decode() for piece in outputs["source_pieces"].numpy()[0] if piece] == pieces
+    target = [int(i) for i in outputs["ids"].numpy()[0] if i > 0]
+    assert [piece.decode() for piece in outputs["target_pieces"].numpy()[0] if piece] == inference.preprocessor.target_pieces(target)
+    assert outputs["attention"].shape[1:] == (outputs["target_pieces"].shape[1], outputs["source_pieces"].shape[1])
 
 
 def test_tflite_greedy_matches_in_graph_greedy_at_any_source_length(exported, inference):

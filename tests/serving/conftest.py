@@ -33,3 +33,11 @@ def served_models(tmp_path_factory):
     root = tmp_path_factory.mktemp("served")
     manifests = {name: export_sample(root, name) for name in ("ner_sample", "sentiment_sample")}
     return root / "models", manifests
+
+
+@pytest.fixture(scope="session")
+def generation_models(tmp_path_factory):
+    """`(models folder, {name: manifest})` with translation and the language model exported (slow tests)."""
+    root = tmp_path_factory.mktemp("served_generation")
+    manifests = {name: export_sample(root, name) for name in ("translation_sample", "lm_sample")}
+    return root / "models", manifests

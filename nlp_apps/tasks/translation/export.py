@@ -32,8 +32,11 @@ class TranslationServing(TranslationInference):
 
     * `translate(text: string[batch])` → `translation` string `(batch,)`,
       `score` float32 `(batch,)`, `ids` int32 `(batch, L)`, `attention`
-      float32 `(batch, L, S)`: beam search with the configured beam size and
-      length penalty. Also the default signature.
+      float32 `(batch, L, S)`, `target_pieces` string `(batch, L)` and
+      `source_pieces` string `(batch, S)` (the SentencePiece pieces on the
+      attention's axes, `</s>` included on the source side; "" = padding):
+      beam search with the configured beam size and length penalty. Also the
+      default signature.
     * `translate_greedy(text)`: the same outputs with greedy search (faster).
     """
 
@@ -44,7 +47,13 @@ class TranslationServing(TranslationInference):
 
     def _outputs(self, text, **options):
         outputs = self.translate(text, **options)
-        return {"translation": outputs["translations"], "score": outputs["scores"], "ids": outputs["ids"], "attention": outputs["attention"]}
+        # The pieces label the attention's axes (a heat-map needs no tokenizer on the client).
+        source_ids = self.source_ids(text)
+        return {
+            "translation": outputs["translations"], "score": outputs["scores"], "ids": outputs["ids"], "attention": outputs["attention"],
+            "source_pieces": _pieces(self.preprocessor.source_tokenizer, source_ids),
+            "target_pieces": _pieces(self.preprocessor.target_tokenizer, outputs["ids"]),
+        }
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def translate_signature(self, text):
@@ -54,6 +63,12 @@ class TranslationServing(TranslationInference):
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def translate_greedy_signature(self, text):
         return self._outputs(text, beam_size=1, method="greedy")
+
+
+def _pieces(tokenizer, ids):
+    """Ids `(batch, n)` 0-padded → their pieces, "" where padded."""
+    vocabulary = tf.constant(tokenizer.get_vocabulary())
+    return tf.where(ids > 0, tf.gather(vocabulary, ids), "")
 
 
 def tflite_translate_function(inference: TranslationInference, max_source: int = TFLITE_MAX_SOURCE, max_target: int = TFLITE_MAX_TARGET):

@@ -303,7 +303,7 @@ class TranslationTask(Task):
 
     def output_padding(self) -> dict:
         # Ids after the end are the padding id 0; attention rows/columns beyond a sentence are 0.
-        return {"ids": 0, "attention": 0.0}
+        return {"ids": 0, "attention": 0.0, "source_pieces": "", "target_pieces": ""}
 
     def saved_model_checks(self) -> dict:
         texts = np.array(translation_export.VERIFICATION_TEXTS, dtype=object)
