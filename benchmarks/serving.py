@@ -112,6 +112,13 @@ def in_process(export_dir, task_name, texts, arguments):
     }
 
 
+def cpu_seconds(pid):
+    """User + system CPU seconds of a process, all its threads."""
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid):
     with open(f"/proc/{pid}/status") as handle:
         for line in handle:
@@ -245,7 +252,11 @@ def main(argv=None):
             for name, (task_name, texts) in models.items():
                 rows = []
                 for clients in (levels if label == "batching" else [arguments.compare_clients]):
+                    server_cpu, client_cpu = cpu_seconds(server.process.pid), time.process_time()
                     row = asyncio.run(load(server.url, name, task_name, texts, clients, arguments.seconds, arguments))
+                    # Where the 2 cores went: the server (HTTP, JSON, TensorFlow) and this load generator.
+                    row["server_cpu_seconds"] = cpu_seconds(server.process.pid) - server_cpu
+                    row["client_cpu_seconds"] = time.process_time() - client_cpu
                     row["server_rss_mb_after"] = rss_mb(server.process.pid)
                     rows.append(row)
                     print(label, name, json.dumps(row), flush=True)

@@ -47,13 +47,16 @@ class Server:
         self.repository = repository
         self.batching = batching
         self.limits = limits
+        self.inference_threads = inference_threads
         self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=inference_threads, thread_name_prefix="inference")
         self.batchers = {}
 
     def batcher(self, served, signature):
         key = (served.name, served.version, signature.name)
         if key not in self.batchers:
-            self.batchers[key] = Batcher(signature, self.batching, self.executor, f"{served.name}:{signature.name}")
+            self.batchers[key] = Batcher(
+                signature, self.batching, self.executor, f"{served.name}:{signature.name}", concurrency=self.inference_threads
+            )
         return self.batchers[key]
 
     async def predict(self, served, signature, request) -> dict:
@@ -115,7 +118,9 @@ def build_app(server: Server) -> Starlette:
         except Exception as error:  # noqa: BLE001 - a model failure must not take the server down
             LOG.exception("predict failed for %s", served.name)
             return _error(f"the model failed on this request: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}", 500)
-        rows = split_outputs(outputs, [1] * predict.batch_size, signature.padding) if predict.row_format and signature.batchable else None
+        # One example: already cut to its extent; several: each row to its own.
+        several = predict.row_format and signature.batchable and predict.batch_size > 1
+        rows = split_outputs(outputs, [1] * predict.batch_size, signature.padding) if several else None
         return JSONResponse(predict_response(outputs, predict.row_format, rows))
 
     async def demo_page(request: Request):

@@ -1,10 +1,10 @@
 """Server-side batching: concurrent requests for one signature run as one batch.
 
-Requests wait in a bounded queue; a worker takes the first one, adds the
-following ones until `max_batch_size` examples are gathered or
-`max_wait_seconds` have passed since the first, runs the signature once on
-the concatenated inputs (in a thread, so the event loop keeps accepting),
-and gives each request its own rows back. Outputs padded along inner axes
+Requests wait in a bounded queue; when an inference slot is free, a worker
+takes the first one and every one queued behind it (up to `max_batch_size`
+examples), runs the signature once on the concatenated inputs (in a thread,
+so the event loop keeps accepting), and gives each request its own rows
+back. See `Batcher` for when it waits for more. Outputs padded along inner axes
 (NER tokens, sentiment words) are cut back to the request's own extent with
 the padding values the model card declares, so a batched answer equals the
 answer the request would have got alone.
@@ -75,15 +75,25 @@ def split_outputs(outputs: dict, sizes: list, padding: dict) -> list:
 
 
 class Batcher:
-    """Batches the requests of one signature; `await submit(arrays, size)` returns that request's outputs."""
+    """Batches the requests of one signature; `await submit(arrays, size)` returns that request's outputs.
 
-    def __init__(self, signature, options: BatchingOptions, executor, label: str):
+    Up to `concurrency` batches run at once (the executor's threads). A
+    batch starts as soon as a slot is free, with every request queued by
+    then: at low load a request runs at once, alone (no waiting for company);
+    under load, requests pile up while the slots are busy and the next batch
+    takes them all (up to `max_batch_size`). `max_wait_seconds` adds a wait
+    for more only while another batch is running.
+    """
+
+    def __init__(self, signature, options: BatchingOptions, executor, label: str, concurrency: int = 1):
         self.signature = signature
         self.options = options
         self.executor = executor
         self.label = label
+        self.concurrency = concurrency
         self.queue: asyncio.Queue | None = None
         self.worker: asyncio.Task | None = None
+        self.in_flight = 0
         self.batches = 0
         self.examples = 0
 
@@ -92,6 +102,8 @@ class Batcher:
         loop = asyncio.get_running_loop()
         if self.worker is None or self.worker.get_loop() is not loop or self.worker.done():
             self.queue = asyncio.Queue(maxsize=self.options.max_queue)
+            self.slots = asyncio.Semaphore(self.concurrency)
+            self.in_flight = 0
             self.worker = loop.create_task(self._work())
 
     async def submit(self, arrays: dict, size: int) -> dict:
@@ -109,8 +121,9 @@ class Batcher:
         loop = asyncio.get_running_loop()
         while True:
             first = await self.queue.get()
+            await self.slots.acquire()
             batch, rows = [first], first.size
-            deadline = time.monotonic() + self.options.max_wait_seconds
+            deadline = time.monotonic() + (self.options.max_wait_seconds if self.in_flight else 0.0)
             while rows < self.options.max_batch_size:
                 remaining = deadline - time.monotonic()
                 try:
@@ -119,7 +132,15 @@ class Batcher:
                     break
                 batch.append(pending)
                 rows += pending.size
+            self.in_flight += 1
+            loop.create_task(self._run_and_release(loop, batch))
+
+    async def _run_and_release(self, loop, batch):
+        try:
             await self._run(loop, batch)
+        finally:
+            self.in_flight -= 1
+            self.slots.release()
 
     async def _run(self, loop, batch):
         batch = [pending for pending in batch if not pending.future.done()]  # a client that went away

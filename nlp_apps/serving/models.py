@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 
 import tensorflow as tf
+import tensorflow_text  # noqa: F401 - registers the text ops our SavedModels use (RegexSplitWithOffsets, ...)
 
 from nlp_apps.export.model_card import MODEL_CARD_NAME
 from nlp_apps.export.versions import existing_versions
