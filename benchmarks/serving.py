@@ -155,6 +155,8 @@ class ServerProcess:
 
 
 async def load(url, name, task_name, texts, clients, seconds, arguments):
+    if arguments.client == "aiohttp":
+        return await load_aiohttp(url, name, task_name, texts, clients, seconds, arguments)
     body_signature = signature_of(task_name, arguments)
     latencies, errors, error_samples = [], 0, []
     counter = itertools.count()
@@ -177,6 +179,47 @@ async def load(url, name, task_name, texts, clients, seconds, arguments):
                     errors += 1
                     if len(error_samples) < 3:
                         error_samples.append(getattr(response, "text", repr(response))[:200])
+
+        started = time.monotonic()
+        await asyncio.gather(*[client() for _ in range(clients)])
+        elapsed = time.monotonic() - started
+    row = {"clients": clients, "seconds": elapsed, "requests": len(latencies), "requests_per_second": len(latencies) / elapsed, "errors": errors}
+    if latencies:
+        row["latency"] = percentiles(latencies)
+    if error_samples:
+        row["error_samples"] = error_samples
+    return row
+
+
+async def load_aiohttp(url, name, task_name, texts, clients, seconds, arguments):
+    """The same closed loop with aiohttp's client, which costs less CPU per request than httpx's."""
+    import aiohttp
+
+    body_signature = signature_of(task_name, arguments)
+    latencies, errors, error_samples = [], 0, []
+    counter = itertools.count()
+    deadline = time.monotonic() + seconds
+    connector = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(url, connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as http:
+        async def client():
+            nonlocal errors
+            while time.monotonic() < deadline:
+                text = texts[next(counter) % len(texts)]
+                started = time.perf_counter()
+                problem = None
+                try:
+                    async with http.post(f"/v1/models/{name}:predict", json={"signature_name": body_signature, "instances": [text]}) as response:
+                        answer = await response.json(content_type=None)
+                        ok = response.status == 200 and len(answer["predictions"]) == 1
+                        problem = None if ok else json.dumps(answer)[:200]
+                except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, KeyError) as error:
+                    ok, problem = False, repr(error)[:200]
+                if ok:
+                    latencies.append(time.perf_counter() - started)
+                else:
+                    errors += 1
+                    if len(error_samples) < 3:
+                        error_samples.append(problem)
 
         started = time.monotonic()
         await asyncio.gather(*[client() for _ in range(clients)])
@@ -217,6 +260,8 @@ def main(argv=None):
     parser.add_argument("--translation-signature", default="translate_greedy")
     parser.add_argument("--max-batch-size", type=int, default=32)
     parser.add_argument("--batch-wait-ms", type=float, default=5.0)
+    parser.add_argument("--client", choices=("httpx", "aiohttp"), default="httpx", help="the load generator's HTTP client")
+    parser.add_argument("--output", default=str(OUTPUT))
     arguments = parser.parse_args(argv)
     levels = [int(level) for level in arguments.clients.split(",")]
     started_all = time.perf_counter()
@@ -288,7 +333,8 @@ def main(argv=None):
         "client and server share the machine's cores (loopback); the load generator's CPU is not available to the server",
         f"closed-loop clients: each waits for its answer before the next request; {arguments.seconds:g} s per level",
     ]
-    save_report(OUTPUT, report)
+    report["load_client"] = arguments.client
+    save_report(Path(arguments.output), report)
     print(json.dumps({key: report[key] for key in ("server_errors_total", "batching_speedup_32_clients", "rss_growth_fraction_max")}, indent=2))
 
 
