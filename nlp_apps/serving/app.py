@@ -168,14 +168,27 @@ def _metadata(served) -> dict:
 
 
 def warm_up(server: Server) -> None:
-    """Replays each model's TF Serving warm-up requests once, as TF Serving does at load."""
+    """Replays each model's TF Serving warm-up requests once, as TF Serving does at load.
+
+    A batchable signature also runs one full batch (`max_batch_size` copies
+    of its warm-up inputs): TensorFlow's allocator then holds the memory of
+    the largest batch from the start, instead of growing under the first load.
+    """
     from nlp_apps.export.serving_warmup import WARMUP_RELATIVE_PATH, read_warmup_requests
 
+    full_batch = server.batching.max_batch_size if server.batching is not None else 1
     for served in server.repository.models.values():
         path = served.path / WARMUP_RELATIVE_PATH
         if not path.is_file():
             continue
         for signature_name, inputs in read_warmup_requests(path):
             signature = served.signatures.get(signature_name)
-            if signature is not None:
-                signature({name: np.asarray(value) for name, value in inputs.items()})
+            if signature is None:
+                continue
+            arrays = {name: np.asarray(value) for name, value in inputs.items()}
+            signature(arrays)
+            if signature.batchable and full_batch > 1:
+                rows = len(next(iter(arrays.values())))
+                if rows:
+                    repeats = -(-full_batch // rows)
+                    signature({name: np.concatenate([value] * repeats)[:full_batch] for name, value in arrays.items()})
