@@ -171,8 +171,9 @@ def warm_up(server: Server) -> None:
     """Replays each model's TF Serving warm-up requests once, as TF Serving does at load.
 
     A batchable signature also runs one full batch (`max_batch_size` copies
-    of its warm-up inputs): TensorFlow's allocator then holds the memory of
-    the largest batch from the start, instead of growing under the first load.
+    of its first, typical, warm-up input): TensorFlow's allocator then holds
+    the memory of a full batch from the start, instead of growing under the
+    first load.
     """
     from nlp_apps.export.serving_warmup import WARMUP_RELATIVE_PATH, read_warmup_requests
 
@@ -187,8 +188,6 @@ def warm_up(server: Server) -> None:
                 continue
             arrays = {name: np.asarray(value) for name, value in inputs.items()}
             signature(arrays)
-            if signature.batchable and full_batch > 1:
-                rows = len(next(iter(arrays.values())))
-                if rows:
-                    repeats = -(-full_batch // rows)
-                    signature({name: np.concatenate([value] * repeats)[:full_batch] for name, value in arrays.items()})
+            if signature.batchable and full_batch > 1 and len(next(iter(arrays.values()))):
+                # The first warm-up input is the typical one (the others are edge cases).
+                signature({name: np.repeat(value[:1], full_batch, axis=0) for name, value in arrays.items()})
