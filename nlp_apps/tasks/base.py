@@ -455,7 +455,8 @@ class Task:
         with new_version_dir(model_base, version) as (export_dir, number):
             manifest = ExportManifest(
                 str(export_dir), task=self.name, task_info=self.export_info(run),
-                model_name=config.name or model_base.name, version=number,
+                # The folder's name: what TF Serving and `nlp-apps serve` call the model.
+                model_name=model_base.name, version=number,
             )
             signatures = {}
             if "saved_model" in formats:
@@ -481,15 +482,9 @@ class Task:
     def model_card(self, run: TrainedRun, manifest: ExportManifest, signatures: dict) -> dict:
         """`model_card.json`: signatures, labels and vocabulary sizes, scores, data, training time, versions."""
         run_dir = run.run_dir
-        scores = {}
-        for path in sorted(run_dir.glob("eval_*.json")):
-            with contextlib.suppress(ValueError, OSError):
-                scores[path.stem[len("eval_"):]] = json.loads(path.read_text(encoding="utf-8"))
-        training = {}
+        scores = {path.stem[len("eval_"):]: _read_run_json(path) for path in sorted(run_dir.glob("eval_*.json"))}
         summary_path = run_dir / TRAIN_SUMMARY_NAME
-        if summary_path.is_file():
-            with contextlib.suppress(ValueError, OSError):
-                training = json.loads(summary_path.read_text(encoding="utf-8"))
+        training = _read_run_json(summary_path) if summary_path.is_file() else {}
         data = run.config.data
         return {
             "model_name": manifest.model_name,
@@ -640,6 +635,14 @@ class Task:
             yield from samples
 
         return representative_dataset
+
+
+def _read_run_json(path: Path) -> dict:
+    """A run's JSON record for the model card; an unreadable one is reported there, not dropped."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as error:
+        return {"unreadable": f"{path.name}: {error}"}
 
 
 def limit_examples(dataset, count: int):

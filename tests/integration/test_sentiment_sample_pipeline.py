@@ -8,6 +8,7 @@ import html
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -185,7 +186,7 @@ def test_full_int8_tflite_runs_every_document_shape_close_to_float(trained, tmp_
     task = SentimentTask(load_config([PIPELINE], overrides))
     manifest = task.export()
     assert "tflite/full_int8" in manifest["verification"]
-    path = tmp_path / "model_full_int8.tflite"
+    path = Path(manifest["export_dir"]) / "model_full_int8.tflite"
     assert "REVERSE_SEQUENCE" not in tflite_op_census(path)["ops"]
     run = task.load_trained()
     for text in ("Great.", REVIEW, " ".join([REVIEW] * 6)):
