@@ -154,6 +154,16 @@ class ServerProcess:
         self.log.close()
 
 
+def level_row(clients, elapsed, latencies, errors, error_samples):
+    """One load level's result: requests/s, latency percentiles, errors (with a few samples)."""
+    row = {"clients": clients, "seconds": elapsed, "requests": len(latencies), "requests_per_second": len(latencies) / elapsed, "errors": errors}
+    if latencies:
+        row["latency"] = percentiles(latencies)
+    if error_samples:
+        row["error_samples"] = error_samples
+    return row
+
+
 async def load(url, name, task_name, texts, clients, seconds, arguments):
     if arguments.client == "aiohttp":
         return await load_aiohttp(url, name, task_name, texts, clients, seconds, arguments)
@@ -183,12 +193,7 @@ async def load(url, name, task_name, texts, clients, seconds, arguments):
         started = time.monotonic()
         await asyncio.gather(*[client() for _ in range(clients)])
         elapsed = time.monotonic() - started
-    row = {"clients": clients, "seconds": elapsed, "requests": len(latencies), "requests_per_second": len(latencies) / elapsed, "errors": errors}
-    if latencies:
-        row["latency"] = percentiles(latencies)
-    if error_samples:
-        row["error_samples"] = error_samples
-    return row
+    return level_row(clients, elapsed, latencies, errors, error_samples)
 
 
 async def load_aiohttp(url, name, task_name, texts, clients, seconds, arguments):
@@ -224,12 +229,7 @@ async def load_aiohttp(url, name, task_name, texts, clients, seconds, arguments)
         started = time.monotonic()
         await asyncio.gather(*[client() for _ in range(clients)])
         elapsed = time.monotonic() - started
-    row = {"clients": clients, "seconds": elapsed, "requests": len(latencies), "requests_per_second": len(latencies) / elapsed, "errors": errors}
-    if latencies:
-        row["latency"] = percentiles(latencies)
-    if error_samples:
-        row["error_samples"] = error_samples
-    return row
+    return level_row(clients, elapsed, latencies, errors, error_samples)
 
 
 def export(name, config_path, run_dir, arguments):
