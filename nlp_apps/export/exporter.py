@@ -299,17 +299,8 @@ def export_saved_model(module_or_model, path, signatures=None, input_signature=N
         signatures = {"serving_default": default}
     elif not isinstance(signatures, dict):
         signatures = {"serving_default": signatures}
-    if not signatures:
-        raise ValueError(f"{where}: signatures is empty.")
-    concrete = {
-        name: _concrete(function, f"{where} signature '{name}'")
-        for name, function in signatures.items()
-    }
-    # Track the raw tf.Variables next to the Keras wrappers; without them a
-    # TFLite conversion of this SavedModel leaves the weights uninitialized.
-    module._exported_variables = _captured_variables(concrete.values())
     with atomic_output_dir(path) as temporary:
-        tf.saved_model.save(module, temporary, signatures=concrete)
+        write_saved_model(module, temporary, signatures)
     return path
 
 
@@ -325,6 +316,8 @@ def write_saved_model(module, path, signatures):
     if not signatures:
         raise ValueError(f"{where}: signatures is empty.")
     concrete = {name: _concrete(function, f"{where} signature '{name}'") for name, function in signatures.items()}
+    # Track the raw tf.Variables next to the Keras wrappers; without them a
+    # TFLite conversion of this SavedModel leaves the weights uninitialized.
     module._exported_variables = _captured_variables(concrete.values())
     tf.saved_model.save(module, path, signatures=concrete)
     return path
