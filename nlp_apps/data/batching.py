@@ -14,6 +14,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import tensorflow as tf
 
+from nlp_apps.data.epochs import epoch_shuffle
+
 _INT32_MAX = np.iinfo(np.int32).max
 
 
@@ -133,7 +135,8 @@ def make_batches(
             `tf.data.Dataset.bucket_by_sequence_length` (bucket i holds lengths
             in [b[i-1], b[i])), so batches mix only similar lengths.
         shuffle: shuffle examples (before batching / bucketing), differently
-            each epoch; with `seed` the sequence of epochs is reproducible.
+            each epoch: the order is a function of `seed` and the training
+            epoch (`nlp_apps.data.epochs`), so a resumed run repeats it.
         seed: shuffle seed.
         drop_remainder: drop incomplete batches (per bucket when bucketing).
         length_key: feature whose first dimension is the bucketing length;
@@ -188,7 +191,7 @@ def make_batches(
         raise ValueError("bucket_boundaries: bucketing needs a sequence feature, but every feature is a scalar")
 
     if shuffle:
-        dataset = dataset.shuffle(shuffle_buffer or num_examples, seed=seed, reshuffle_each_iteration=True)
+        dataset = epoch_shuffle(dataset, shuffle_buffer or num_examples, seed or 0)
     if boundaries:
         dataset = dataset.bucket_by_sequence_length(
             element_length_func=lambda element: tf.shape(element[length_key])[0],

@@ -33,6 +33,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from nlp_apps.data.epochs import epoch_shuffle
 from nlp_apps.encoders.artifact import EncoderArtifact, apply_artifact, initialize_encoder, write_encoder_artifact
 from nlp_apps.encoders.registry import build_encoder, encoder_input_shape
 from nlp_apps.pretraining.corpora import read_corpora, weighted_documents
@@ -191,7 +192,7 @@ class PretrainTask(Task):
             features, windows = self._word_windows(preprocessor, documents)
         dataset = tf.data.Dataset.from_tensor_slices(windows)
         if shuffle:
-            dataset = dataset.shuffle(len(windows), seed=self.config.train.seed, reshuffle_each_iteration=True)
+            dataset = epoch_shuffle(dataset, len(windows), self.config.train.seed)
         return dataset.batch(self.config.train.batch_size).map(features, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
             tf.data.AUTOTUNE
         ), int(windows.size - 2 * len(windows))

@@ -59,7 +59,8 @@ from nlp_apps.export.serving_warmup import write_warmup_requests
 from nlp_apps.export.versions import new_version_dir
 from nlp_apps.export.mobile_rnn import trace_for_tflite
 from nlp_apps.export.verify import verify_saved_model, verify_tflite
-from nlp_apps.training.callbacks import EpochClock, build_callbacks
+from nlp_apps.training.callbacks import build_callbacks
+from nlp_apps.training.resume import apply_resumed_overrides, check_resume_overrides, write_json_atomically
 from nlp_apps.training.distribution import get_strategy, set_precision_policy
 from nlp_apps.training.fit import fit_timed
 from nlp_apps.encoders.artifact import EncoderArtifact, apply_artifact, initialize_encoder
@@ -188,7 +189,7 @@ class Task:
         raise NotImplementedError
 
     def build_variables(self, model) -> None:
-        """Creates the model's variables before `fit` (BackupAndRestore needs them)."""
+        """Creates the model's variables before `fit` (a resumed run loads its checkpoint into them)."""
         raise NotImplementedError
 
     def compile_model(self, model) -> None:
@@ -356,6 +357,7 @@ class Task:
         set_precision_policy(config.train)
         keras.utils.set_random_seed(config.train.seed)
         self.load_artifact()
+        resumed_overrides = check_resume_overrides(config) if resume else {}
         run_dir = prepare_run_dir(config, resume)
         train_data, dev_data = self.read_training_data()
         assets_dir = run_dir / ASSETS_DIR_NAME
@@ -372,17 +374,34 @@ class Task:
             self.build_variables(model)
             self.initialize_encoder_weights(model, preprocessor, resume)
             self.compile_model(model)
-        callbacks = self.fine_tuning_callbacks(model) + list(inputs.callbacks)
-        callbacks += build_callbacks(run_dir, config.train, resume, monitor=self.monitor, mode=self.monitor_mode)
-        clock = EpochClock()
-        callbacks.append(clock)
+        callbacks, checkpoint = build_callbacks(
+            run_dir, config.train, resume, monitor=self.monitor, mode=self.monitor_mode,
+            task_callbacks=self.fine_tuning_callbacks(model) + list(inputs.callbacks),
+        )
+        initial_epoch = 0
+        if resume:
+            with strategy.scope():
+                initial_epoch = checkpoint.restore(model)
+            apply_resumed_overrides(model, resumed_overrides)
+            if initial_epoch >= config.train.epochs:
+                raise ValueError(
+                    f"--resume: the run has trained {initial_epoch} of train.epochs={config.train.epochs} epochs; "
+                    f"to train longer, resume with --set train.epochs=N (N > {initial_epoch})"
+                )
         self.before_fit(model, inputs)
-        history, seconds = fit_timed(model, config.train, inputs.train_batches, callbacks, inputs.validation_batches)
+        fit_timed(model, config.train, inputs.train_batches, callbacks, inputs.validation_batches, initial_epoch=initial_epoch)
         self.after_fit(model)
-        # Seconds since the start of fit at each epoch's end: dev score against training time.
-        summary = {"train_seconds": seconds, "epochs_run": len(history.epoch), "epoch_end_seconds": clock.seconds}
+        # The whole run's history and time, the epochs before a resume included.
+        history, seconds = checkpoint.full_history(), checkpoint.train_seconds()
+        summary = {
+            "train_seconds": seconds,
+            "epochs_run": len(history.epoch),
+            "resumed_after_epoch": initial_epoch if resume else None,
+            # Seconds of training at each epoch's end: dev score against training time.
+            "epoch_end_seconds": checkpoint.epoch_end_seconds,
+        }
         summary.update(self.training_summary(history, seconds, inputs, preprocessor))
-        (run_dir / TRAIN_SUMMARY_NAME).write_text(json.dumps(summary, indent=2))
+        write_json_atomically(run_dir / TRAIN_SUMMARY_NAME, summary)
         print(f"trained in {seconds:.1f} s; best model: {run_dir / BEST_MODEL_NAME}")
         return summary
 

@@ -7,35 +7,38 @@ from pathlib import Path
 import keras
 
 from nlp_apps.config import TrainConfig
+from nlp_apps.data.epochs import DataEpoch
+from nlp_apps.training.checkpoints import BestModelCheckpoint, NonFiniteLossGuard, RunCheckpoint
 from nlp_apps.training.learning_rate import schedule_callbacks
 from nlp_apps.training.run_directory import BACKUP_DIR_NAME, BEST_MODEL_NAME, HISTORY_NAME, TENSORBOARD_DIR_NAME
 
 
-def build_callbacks(run_dir: Path, train_config: TrainConfig, resume: bool, monitor: str | None = None, mode: str = "max") -> list:
-    """Returns the standard callbacks for a run directory.
+def build_callbacks(run_dir: Path, train_config: TrainConfig, resume: bool, monitor: str | None = None, mode: str = "max",
+                    task_callbacks=()) -> tuple[list, RunCheckpoint]:
+    """Returns `(callbacks, run checkpoint)`: the run's callbacks in the order they must run.
 
-    - `BackupAndRestore` saves the model and optimizer state every epoch under
-      `run_dir/backup`; `--resume` continues from it, a fresh run deletes it.
-    - `ModelCheckpoint` keeps the best model by `monitor` as `best.keras`
-      (or the last one when there is no validation metric).
-    - `TensorBoard` logs under `run_dir/tensorboard`.
-    - The learning-rate schedule of `train.lr_schedule` (plateau decay when
-      `train.lr_decay_patience` > 0).
+    1. `NonFiniteLossGuard` (first: a NaN loss ends the run before any
+       epoch-end hook saves from it) and `DataEpoch` (the epoch the data
+       pipeline's shuffle and word dropout are seeded with);
+    2. the task's callbacks (dev metrics first: the best-model checkpoint and
+       early stopping monitor what they log);
+    3. the learning-rate schedule of `train.lr_schedule`, TensorBoard under
+       `run_dir/tensorboard`, `best.keras` by `monitor` (every epoch's model
+       without one), plateau decay, early stopping, the time budget;
+    4. `RunCheckpoint` (last: its epoch checkpoint under `run_dir/backup`
+       holds what the others did at that epoch's end; `--resume` continues
+       from it, a fresh run deletes it) which also writes `history.csv`.
     """
     backup_dir = run_dir / BACKUP_DIR_NAME
     if not resume and backup_dir.exists():
         shutil.rmtree(backup_dir)
     if resume and not backup_dir.exists():
         raise ValueError(f"--resume: no checkpoint to resume from in {backup_dir}")
-    callbacks = schedule_callbacks(train_config) + [
-        keras.callbacks.BackupAndRestore(str(backup_dir), save_freq="epoch", delete_checkpoint=False),
+    callbacks = [NonFiniteLossGuard(), DataEpoch(), *task_callbacks] + schedule_callbacks(train_config) + [
         keras.callbacks.TensorBoard(log_dir=str(run_dir / TENSORBOARD_DIR_NAME), write_graph=False),
-        keras.callbacks.CSVLogger(str(run_dir / HISTORY_NAME), append=resume),
+        BestModelCheckpoint(run_dir / BEST_MODEL_NAME, monitor=monitor, mode=mode),
     ]
     if monitor:
-        callbacks.append(
-            keras.callbacks.ModelCheckpoint(str(run_dir / BEST_MODEL_NAME), monitor=monitor, mode=mode, save_best_only=True)
-        )
         if train_config.lr_decay_patience > 0:
             callbacks.append(
                 keras.callbacks.ReduceLROnPlateau(
@@ -49,26 +52,10 @@ def build_callbacks(run_dir: Path, train_config: TrainConfig, resume: bool, moni
                     monitor=monitor, mode=mode, patience=train_config.early_stopping_patience, restore_best_weights=True
                 )
             )
-    else:
-        callbacks.append(keras.callbacks.ModelCheckpoint(str(run_dir / BEST_MODEL_NAME)))
     if train_config.max_train_minutes > 0:
         callbacks.append(TimeBudget(train_config.max_train_minutes))
-    return callbacks
-
-
-class EpochClock(keras.callbacks.Callback):
-    """Records the seconds since training began at the end of every epoch (the x axis of a learning curve)."""
-
-    def __init__(self):
-        super().__init__()
-        self.started = None
-        self.seconds = []
-
-    def on_train_begin(self, logs=None):
-        self.started = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(round(time.perf_counter() - self.started, 2))
+    checkpoint = RunCheckpoint(backup_dir, run_dir / HISTORY_NAME, callbacks)
+    return callbacks + [checkpoint], checkpoint
 
 
 class TimeBudget(keras.callbacks.Callback):
@@ -77,6 +64,7 @@ class TimeBudget(keras.callbacks.Callback):
     Benchmarks state a training budget ("60 minutes of CPU training"). Whole
     epochs keep the dev evaluation and checkpoint of each epoch, so training
     stops when the next epoch, judged by the longest one so far, would not fit.
+    The budget is the whole run's: the time used before a `--resume` counts.
     """
 
     def __init__(self, minutes: float):
@@ -85,9 +73,18 @@ class TimeBudget(keras.callbacks.Callback):
         self.started = None
         self.epoch_started = None
         self.longest_epoch = 0.0
+        self.used_before = 0.0
+
+    def resumable_state(self) -> dict:
+        used = time.perf_counter() - self.started if self.started is not None else self.used_before
+        return {"used_seconds": used, "longest_epoch": self.longest_epoch}
+
+    def restore_state(self, state: dict) -> None:
+        self.used_before = float(state["used_seconds"])
+        self.longest_epoch = float(state["longest_epoch"])
 
     def on_train_begin(self, logs=None):
-        self.started = time.perf_counter()
+        self.started = time.perf_counter() - self.used_before
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch_started = time.perf_counter()

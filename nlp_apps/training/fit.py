@@ -38,8 +38,10 @@ def bucketed_batches(train_config: TrainConfig, features: dict, length_key: str,
     )
 
 
-def fit_timed(model, train_config: TrainConfig, train_batches, callbacks: list, validation_batches=None):
+def fit_timed(model, train_config: TrainConfig, train_batches, callbacks: list, validation_batches=None, initial_epoch: int = 0):
     """Runs `model.fit` with the config's epochs, steps and verbosity; returns `(history, wall seconds)`.
+
+    `initial_epoch` > 0 continues a resumed run (the epochs before it are done).
 
     `shuffle=False` because every pipeline's tf.data already shuffles (and
     buckets) — or, for stream language models, must keep the stream order.
@@ -56,6 +58,7 @@ def fit_timed(model, train_config: TrainConfig, train_batches, callbacks: list, 
             train_batches,
             validation_data=validation_batches,
             epochs=train_config.epochs,
+            initial_epoch=initial_epoch,
             steps_per_epoch=train_config.steps_per_epoch or None,
             callbacks=callbacks,
             shuffle=False,

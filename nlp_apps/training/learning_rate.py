@@ -82,7 +82,8 @@ class LearningRateWarmup(keras.callbacks.Callback):
     """Ramps the rate up over the first `warmup_steps` batches, then leaves it alone.
 
     After the warmup it no longer writes the rate, so plateau decay
-    (ReduceLROnPlateau) stays in charge. Steps restart with `--resume`.
+    (ReduceLROnPlateau) stays in charge. The step count is resumable state
+    (`nlp_apps.training.checkpoints`), so `--resume` continues the ramp.
     """
 
     def __init__(self, learning_rate: float, warmup_steps: int):
@@ -90,6 +91,12 @@ class LearningRateWarmup(keras.callbacks.Callback):
         self.learning_rate = float(learning_rate)
         self.warmup_steps = int(warmup_steps)
         self.step = 0
+
+    def resumable_state(self) -> dict:
+        return {"step": self.step}
+
+    def restore_state(self, state: dict) -> None:
+        self.step = int(state["step"])
 
     def on_train_batch_begin(self, batch, logs=None):
         if self.step < self.warmup_steps:
@@ -106,8 +113,9 @@ class BudgetLearningRateSchedule(keras.callbacks.Callback):
     schedule), times the warmup ramp over the first `warmup_steps` batches.
     `progress` is the elapsed share of `budget_seconds` when it is positive,
     else the share of `epochs` done (batches within an epoch count when Keras
-    knows the steps per epoch). It is clamped to [0, 1]. Wall time and warmup
-    restart with `--resume`, as the time budget itself does. `clock` is
+    knows the steps per epoch). It is clamped to [0, 1]. Steps and elapsed
+    time are resumable state, so `--resume` continues the schedule where it
+    stopped (as the time budget does). `clock` is
     injectable so tests do not have to sleep.
 
     With a time budget, training stops at an epoch end (`TimeBudget`: the
@@ -136,6 +144,18 @@ class BudgetLearningRateSchedule(keras.callbacks.Callback):
         self.epoch_started = None
         self.longest_epoch = 0.0
         self.target_seconds = self.budget_seconds
+        # Seconds of the budget used before a resume.
+        self.elapsed_before = 0.0
+
+    def resumable_state(self) -> dict:
+        elapsed = self.clock() - self.started if self.started is not None else self.elapsed_before
+        return {"step": self.step, "elapsed": elapsed, "longest_epoch": self.longest_epoch, "target_seconds": self.target_seconds}
+
+    def restore_state(self, state: dict) -> None:
+        self.step = int(state["step"])
+        self.elapsed_before = float(state["elapsed"])
+        self.longest_epoch = float(state["longest_epoch"])
+        self.target_seconds = float(state["target_seconds"])
 
     def learning_rate_at(self, progress: float, step: int | None = None) -> float:
         """The rate at `progress` through the budget, and at global batch `step` when warming up."""
@@ -152,7 +172,7 @@ class BudgetLearningRateSchedule(keras.callbacks.Callback):
         return (self.epoch + within_epoch) / self.epochs
 
     def on_train_begin(self, logs=None):
-        self.started = self.clock()
+        self.started = self.clock() - self.elapsed_before
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch

@@ -18,7 +18,8 @@ from nlp_apps.cli import main
 from nlp_apps.config import load_config
 from nlp_apps.export.versions import latest_version_dir
 from nlp_apps.export.exporter import run_tflite, tflite_op_census
-from nlp_apps.data.unknown_word_dropout import replace_with_unknown
+from nlp_apps.data.epochs import data_epoch
+from nlp_apps.data.unknown_word_dropout import add_word_dropout
 from nlp_apps.tasks.sentiment import task as sentiment_task
 from nlp_apps.tasks.sentiment.task import SentimentTask
 from nlp_apps.tasks.sentiment.export import document_ids
@@ -197,12 +198,25 @@ def test_full_int8_tflite_runs_every_document_shape_close_to_float(trained, tmp_
         np.testing.assert_allclose(outputs["probabilities"], expected, atol=0.1)
 
 
-def test_unknown_word_dropout_only_replaces_real_words():
+def test_unknown_word_dropout_only_replaces_real_words_and_depends_on_seed_epoch_and_batch_only():
     token_ids = tf.constant([[[5, 6, 0], [7, 0, 0]]] * 50, tf.int32)
-    replaced, labels = replace_with_unknown(0.5, seed=1)(token_ids, tf.zeros([50], tf.int32))
-    replaced = replaced.numpy()
-    assert ((replaced == 0) == (token_ids.numpy() == 0)).all()
-    assert 0.3 < (replaced == 1).sum() / (token_ids.numpy() > 0).sum() < 0.7
+    batches = tf.data.Dataset.from_tensors((token_ids, tf.zeros([50], tf.int32))).repeat(2)
+
+    def draws(epoch):
+        data_epoch().assign(epoch)
+        return [replaced.numpy() for replaced, _ in add_word_dropout(batches, 0.5, seed=1)]
+
+    try:
+        first, second = draws(0)
+        for replaced in (first, second):
+            assert ((replaced == 0) == (token_ids.numpy() == 0)).all()
+            assert 0.3 < (replaced == 1).sum() / (token_ids.numpy() > 0).sum() < 0.7
+        assert not np.array_equal(first, second)  # each batch draws its own
+        # Same epoch, same draws (a resumed run); another epoch, other draws.
+        np.testing.assert_array_equal(draws(0)[0], first)
+        assert not np.array_equal(draws(1)[0], first)
+    finally:
+        data_epoch().assign(0)
 
 
 def test_explain_is_refused_by_tasks_without_explanations(capsys):

@@ -88,7 +88,7 @@ def test_linear_schedule_uses_the_minutes_budget_when_set(tmp_path):
     config = TrainConfig(lr_schedule="linear", learning_rate=0.002, max_train_minutes=2.0, epochs=7)
     (decay,) = schedule_callbacks(config)
     assert decay.budget_seconds == 120.0 and decay.initial_learning_rate == 0.002
-    callbacks = build_callbacks(tmp_path, config, resume=False, monitor="val_loss", mode="min")
+    callbacks, _ = build_callbacks(tmp_path, config, resume=False, monitor="val_loss", mode="min")
     assert any(isinstance(callback, BudgetLearningRateSchedule) for callback in callbacks)
     assert schedule_callbacks(TrainConfig()) == []
 

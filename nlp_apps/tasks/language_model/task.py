@@ -143,9 +143,18 @@ class ValidationPerplexity(keras.callbacks.Callback):
         self.curve = []
         self.started = None
         self.validation_seconds = 0.0
+        self.seconds_before = 0.0
+
+    def resumable_state(self) -> dict:
+        return {"curve": self.curve, "validation_seconds": self.validation_seconds}
+
+    def restore_state(self, state: dict) -> None:
+        self.curve = list(state["curve"])
+        self.validation_seconds = float(state["validation_seconds"])
+        self.seconds_before = self.curve[-1]["seconds"] if self.curve else 0.0
 
     def on_train_begin(self, logs=None):
-        self.started = time.perf_counter()
+        self.started = time.perf_counter() - self.seconds_before
 
     def on_epoch_end(self, epoch, logs=None):
         measure_started = time.perf_counter()

@@ -17,7 +17,7 @@ from nlp_apps.data.conll_reader import load_conll_hub, read_conll
 from nlp_apps.data.files import resolve_data_path
 from nlp_apps.data.sample_data import resolve_data_dir
 from nlp_apps.data.tag_schemes import convert_tags
-from nlp_apps.data.unknown_word_dropout import replace_with_unknown
+from nlp_apps.data.unknown_word_dropout import add_word_dropout
 from nlp_apps.encoders.registry import build_encoder
 from nlp_apps.layers.crf_constraints import allowed_transitions
 from nlp_apps.metrics.entity_scores import entity_scores
@@ -203,7 +203,7 @@ class NERTask(Task):
         features = encode_examples(preprocessor, column(train_data, "tokens"), self.gold_tags(train_data, model_config.train_tag_scheme))
         batches = bucketed_batches(self.config.train, features, "token_ids", shuffle=True).map(split_inputs_and_labels)
         if model_config.unknown_word_dropout > 0:
-            batches = batches.map(replace_with_unknown(model_config.unknown_word_dropout, self.config.train.seed, key="token_ids"))
+            batches = add_word_dropout(batches, model_config.unknown_word_dropout, self.config.train.seed, key="token_ids")
         dev_f1 = EntityF1Callback(
             preprocessor, encode_examples(preprocessor, column(dev_data, "tokens")),
             self.gold_tags(dev_data, model_config.report_tag_scheme), model_config.train_tag_scheme, model_config.report_tag_scheme,

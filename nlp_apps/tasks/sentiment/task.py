@@ -20,7 +20,7 @@ from nlp_apps.data.files import resolve_data_path
 from nlp_apps.data.sample_data import resolve_data_dir
 from nlp_apps.data.splits import cross_validation_fold, train_dev_split
 from nlp_apps.data.text_classification_reader import read_text_classification
-from nlp_apps.data.unknown_word_dropout import replace_with_unknown
+from nlp_apps.data.unknown_word_dropout import add_word_dropout
 from nlp_apps.encoders.registry import build_encoder
 from nlp_apps.tasks.base import Task, TFLiteExport, TrainingInputs, limit_examples
 from nlp_apps.tasks.sentiment import export as sentiment_export
@@ -149,7 +149,7 @@ def training_batches(config: PipelineConfig, features: dict, shuffle: bool):
     )
     batches = batches.map(_inputs_and_labels)
     if shuffle and config.model.unknown_word_dropout > 0:
-        batches = batches.map(replace_with_unknown(config.model.unknown_word_dropout, config.train.seed))
+        batches = add_word_dropout(batches, config.model.unknown_word_dropout, config.train.seed)
     return batches.prefetch(tf.data.AUTOTUNE)
 
 

@@ -72,9 +72,17 @@ class DevBLEU(keras.callbacks.Callback):
         self.references = references
         self.max_decode_length = max_decode_length
         self.curve = []
+        self.seconds_before = 0.0
+
+    def resumable_state(self) -> dict:
+        return {"curve": self.curve}
+
+    def restore_state(self, state: dict) -> None:
+        self.curve = list(state["curve"])
+        self.seconds_before = self.curve[-1]["seconds"] if self.curve else 0.0
 
     def on_train_begin(self, logs=None):
-        self.started = time.perf_counter()
+        self.started = time.perf_counter() - self.seconds_before
         # One inference object for the whole run: its compiled search reads the
         # current weights, so it is traced once, not once per epoch.
         self.inference = TranslationInference(self.model, self.preprocessor, self.max_decode_length)
