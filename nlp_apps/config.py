@@ -114,6 +114,12 @@ class DataConfig:
     tag_scheme: str = used_by("ner", default="iob2")
     token_column: int = used_by("ner", default=0)
     tag_column: int = used_by("ner", default=-1)
+    # The entity types a tag may name (CoNLL-2003's by default): a tag of
+    # another type (a typo such as B-PERSN) is an error naming file and line.
+    # A data set with other types lists them all in entity_types, or adds
+    # to these with extra_entity_types; entity_types [] accepts any type.
+    entity_types: list = used_by("ner", default_factory=lambda: ["PER", "LOC", "ORG", "MISC"])
+    extra_entity_types: list = used_by("ner", default_factory=list)
     # CSV / JSONL options.
     text_column: str = used_by("sentiment", default="text")
     label_column: str = used_by("sentiment", default="label")

@@ -39,6 +39,7 @@ def read_conll(
     tag_column: int = -1,
     scheme: str = "iob1",
     target_scheme: str | None = "iob2",
+    entity_types=None,
 ) -> datasets.Dataset:
     """Reads a CoNLL file into a `datasets.Dataset` of sentences.
 
@@ -58,9 +59,11 @@ def read_conll(
             UTF-8; a line whose column count differs from the first data line
             ("expected N columns, found M"); a column index out of range; a
             tag that is malformed or invalid in `scheme` (the line is that
-            tag's line). Also when the file holds no sentence.
+            tag's line); an entity type not in `entity_types`. Also when the
+            file holds no sentence.
     """
     _check_schemes(scheme, target_scheme)
+    allowed_types = None if entity_types is None else {str(name) for name in entity_types}
     check_utf8(path)
     sentences_tokens: list[list[str]] = []
     sentences_tags: list[list[str]] = []
@@ -101,7 +104,14 @@ def read_conll(
                 # Sentence lines are consecutive, so a tag's line is first_line + position.
                 first_line = line_number
             tokens.append(columns[token_column])
-            tags.append(columns[tag_column])
+            tag = columns[tag_column]
+            if allowed_types is not None and "-" in tag and tag.split("-", 1)[1] not in allowed_types:
+                raise ValueError(
+                    f"{path}:{line_number}: unknown entity type {tag.split('-', 1)[1]!r} in tag {tag!r}; known types: "
+                    f"{', '.join(sorted(allowed_types))} (list further types in data.extra_entity_types, or all of "
+                    "them in data.entity_types)"
+                )
+            tags.append(tag)
         finish_sentence()
     if not sentences_tokens:
         raise ValueError(f"{path}: no sentences found")

@@ -72,13 +72,42 @@ def resolve_data_path(name: str | os.PathLike, data_dir: str | os.PathLike | Non
 def _open_binary(path: str | os.PathLike) -> BinaryIO:
     """Opens `path` for reading bytes, decompressing it if it is gzipped."""
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a directory, expected a data file")
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
     # The gzip magic number, not the suffix, decides: some copies of data
     # sets are gzipped without a `.gz` name, or named `.gz` but plain.
     with open(path, "rb") as handle:
         is_gzip = handle.read(2) == _GZIP_MAGIC
-    return gzip.open(path, "rb") if is_gzip else open(path, "rb")
+    return _NamedGzipFile(path) if is_gzip else open(path, "rb")
+
+
+class _NamedGzipFile(gzip.GzipFile):
+    """A gzip reader whose errors name the file: a truncated download raised a bare `EOFError`."""
+
+    def __init__(self, path: Path):
+        super().__init__(filename=str(path), mode="rb")
+        self.path = path
+
+
+def _naming_the_file(method_name: str):
+    method = getattr(gzip.GzipFile, method_name)
+
+    def read(self, *arguments):
+        try:
+            return method(self, *arguments)
+        except EOFError:
+            raise ValueError(f"{self.path}: the compressed file ends early (truncated download or copy?)") from None
+        except (gzip.BadGzipFile, OSError) as error:
+            raise ValueError(f"{self.path}: not a readable gzip file ({error})") from None
+
+    read.__name__ = method_name
+    return read
+
+
+for _method_name in ("read", "read1", "readinto", "readinto1", "readline", "peek"):
+    setattr(_NamedGzipFile, _method_name, _naming_the_file(_method_name))
 
 
 def open_text(path: str | os.PathLike) -> TextIO:

@@ -48,17 +48,39 @@ def _missing_column_error(where: str, column: str, argument: str, present: Seque
     return ValueError(f"{where}: no column {column!r} ({argument}); columns present: {', '.join(present)}")
 
 
+def _swallowed_record(row: list[str], delimiter: str, width: int, label_index: int, labels_seen: set) -> str | None:
+    """The first line inside a multi-line field that reads as a whole record of its own, or None.
+
+    A quote left open swallows the records after it into one field until
+    some later quote closes it, and the file still parses: the rows it ate
+    would be lost without a word. Such a line has the header's number of
+    fields and a label already seen in the file; prose that merely spans
+    lines (a review with line breaks) almost never has both.
+    """
+    for field in row:
+        for line in field.split("\n")[1:]:
+            line = line.rstrip("\r")
+            cells = next(csv.reader([line], delimiter=delimiter), [])
+            if len(cells) == width and cells[label_index] in labels_seen:
+                return line
+    return None
+
+
 def _csv_records(
-    path: str | os.PathLike, delimiter: str, wanted: list[tuple[str, str]]
+    path: str | os.PathLike, delimiter: str, wanted: list[tuple[str, str]], label_column: str | None = None
 ) -> Iterator[tuple[int, dict[str, str]]]:
     """Yields (first line of the record, {column: value}); blank lines are skipped.
 
     The header is checked for the `wanted` (column, argument) pairs before
-    the first record, so a file with a header only still reports them.
+    the first record, so a file with a header only still reports them. A
+    quote never closed, or one that swallows later records (see
+    `_swallowed_record`), is an error naming the line it opens on.
     """
     csv.field_size_limit(_CSV_FIELD_SIZE_LIMIT)
+    labels_seen: set[str] = set()
     with open_text(path) as handle:
-        reader = csv.reader(handle, delimiter=delimiter)
+        # strict: a quote still open at the end of the file is an error, not a field running to the end.
+        reader = csv.reader(handle, delimiter=delimiter, strict=True)
         header = None
         lines_read = 0
         while True:
@@ -70,6 +92,11 @@ def _csv_records(
             except StopIteration:
                 break
             except csv.Error as error:
+                if reader.line_num > record_line:
+                    raise ValueError(
+                        f"{path}:{record_line}: a quoted field opened on this line is not closed by line "
+                        f"{reader.line_num} ({error}); close the quote or double the quote characters inside it"
+                    ) from None
                 raise ValueError(f"{path}:{reader.line_num}: not valid CSV: {error}") from None
             lines_read = reader.line_num
             if not row:
@@ -82,6 +109,17 @@ def _csv_records(
                 continue
             if len(row) != len(header):
                 raise ValueError(f"{path}:{record_line}: expected {len(header)} fields, found {len(row)}")
+            if label_column is not None:
+                label_index = header.index(label_column)
+                if lines_read > record_line:
+                    swallowed = _swallowed_record(row, delimiter, len(header), label_index, labels_seen)
+                    if swallowed is not None:
+                        raise ValueError(
+                            f"{path}:{record_line}: a quoted field opened on this line runs on to line {lines_read} and "
+                            f"swallows {swallowed[:60]!r}, which reads as a record of its own: a quote left open? "
+                            "(close it, or double the quote characters inside the field)"
+                        )
+                labels_seen.add(row[label_index])
             yield record_line, dict(zip(header, row))
         if header is None:
             raise ValueError(f"{path}: empty file, expected a header row")
@@ -144,8 +182,10 @@ def read_text_classification(
             present); "FILE:LINE: unknown label 'x'" when `labels` is given;
             "FILE:LINE: expected N fields, found M"; invalid JSON; an empty
             or non-scalar label; a text that is not a string (or list of
-            strings); bytes that are not UTF-8; no records. Empty texts are
-            accepted.
+            strings); bytes that are not UTF-8; no records; a CSV quote left
+            open (never closed, or swallowing later records); every text
+            empty. Some empty texts are accepted (the tasks give them a
+            documented result).
     """
     file_format = _file_format(path, file_format)
     for column in keep_columns:
@@ -158,7 +198,7 @@ def read_text_classification(
     if file_format == "jsonl":
         records = _jsonl_records(path)
     else:
-        records = _csv_records(path, "\t" if file_format == "tsv" else ",", wanted)
+        records = _csv_records(path, "\t" if file_format == "tsv" else ",", wanted, label_column)
     columns: dict[str, list] = {"text": [], "label": [], **{column: [] for column in keep_columns}}
     for line_number, record in records:
         for column, argument in wanted:
@@ -189,4 +229,9 @@ def read_text_classification(
             columns[column].append(record[column])
     if not columns["text"]:
         raise ValueError(f"{path}: no records found")
+    if not any(text.strip() for text in columns["text"]):
+        raise ValueError(
+            f"{path}: every text in column {text_column!r} is empty ({len(columns['text'])} records); "
+            "is text_column the column that holds the documents?"
+        )
     return datasets.Dataset.from_dict(columns)

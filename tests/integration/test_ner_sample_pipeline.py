@@ -290,15 +290,23 @@ def test_byte_to_char_offsets_handles_multibyte_text():
 
 
 @pytest.mark.slow
-def test_resume_continues_from_the_last_epoch(tmp_path):
+def test_resume_continues_from_the_last_epoch_and_applies_or_refuses_overrides(tmp_path, capsys):
     overrides = [f"output_dir={tmp_path / 'run'}", "train.verbose=0", "train.steps_per_epoch=2", "train.epochs=1"]
     first = NERTask(load_config([PIPELINE], overrides)).train()
     assert first["epochs_run"] == 1
-    resumed = NERTask(load_config([PIPELINE], overrides + ["train.epochs=2"])).train(resume=True)
-    # Only the second epoch runs; the CSV log keeps both.
-    assert resumed["epochs_run"] == 1
+    # A changed model or data field would silently not apply: refused, naming it and both values.
+    with pytest.raises(ValueError, match=r"model.dropout: trained with 0.1, now 0.3.*Start a new run"):
+        NERTask(load_config([PIPELINE], overrides + ["train.epochs=2", "model.dropout=0.3"])).train(resume=True)
+    capsys.readouterr()
+    resumed = NERTask(load_config([PIPELINE], overrides + ["train.epochs=2", "train.learning_rate=0.003"])).train(resume=True)
+    assert "train.learning_rate 0.01 -> 0.003 applies from the next epoch" in capsys.readouterr().out
+    # The summary and the CSV log cover the whole run.
+    assert resumed["epochs_run"] == 2 and resumed["resumed_after_epoch"] == 1
+    assert len(resumed["epoch_end_seconds"]) == 2 and resumed["train_seconds"] >= first["train_seconds"]
     epochs = [line.split(",")[0] for line in (tmp_path / "run" / "history.csv").read_text().splitlines()[1:]]
     assert epochs == ["0", "1"]
+    with pytest.raises(ValueError, match=r"has trained 2 of train.epochs=2 epochs.*train.epochs=N"):
+        NERTask(load_config([PIPELINE], overrides + ["train.epochs=2", "train.learning_rate=0.003"])).train(resume=True)
 
 
 def test_resume_without_checkpoint_is_a_clear_error(tmp_path):

@@ -429,7 +429,7 @@ def test_gradual_unfreezing_resumes_at_the_right_stage_and_runs_in_mixed_precisi
     log = capsys.readouterr().out
     # Epochs 2 and 3 of the schedule, not a restart at epoch 1.
     assert "epoch 2 trains layer groups [0, 1]" in log and "epoch 3 trains layer groups [0, 1, 2]" in log
-    assert "epoch 1 trains" not in log and summary["epochs_run"] == 2
+    assert "epoch 1 trains" not in log and summary["epochs_run"] == 3 and summary["resumed_after_epoch"] == 1
     mixed = fine_tune_config(NER_PRETRAINED, path, tmp_path / "mixed", "train.epochs=2", "train.mixed_precision=true")
     try:
         summary = get_task(mixed).train()

@@ -175,8 +175,10 @@ class NERTask(Task):
         if not name:
             raise ValueError(f"data.{split}: no file given for the {split} split")
         path = resolve_data_path(name, resolve_data_dir(data.data_dir))
+        entity_types = [*data.entity_types, *data.extra_entity_types] if data.entity_types else None
         return read_conll(
-            path, token_column=data.token_column, tag_column=data.tag_column, scheme=data.tag_scheme, target_scheme=data.tag_scheme
+            path, token_column=data.token_column, tag_column=data.tag_column, scheme=data.tag_scheme,
+            target_scheme=data.tag_scheme, entity_types=entity_types,
         )
 
     def gold_tags(self, dataset, scheme: str) -> list[list[str]]:
