@@ -102,7 +102,7 @@ def kill_when(process: subprocess.Popen, run_dir: Path, aimed_epoch: int | None,
         elif elapsed > delay:
             process.send_signal(signal.SIGKILL)
             return f"at {elapsed:.1f} s"
-        time.sleep(0.002 if aimed else 0.05)
+        time.sleep(0.002 if aimed_epoch is not None else 0.05)
     return "finished before the kill"
 
 
