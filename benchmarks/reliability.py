@@ -73,7 +73,7 @@ def final_state(run_dir: Path) -> dict:
     import keras
     import numpy as np
 
-    import nlp_apps.tasks.ner.model  # noqa: F401  (registers SequenceTagger for loading)
+    from nlp_apps.tasks.ner.model import SequenceTagger  # noqa: F401  (registered for loading)
 
     model = keras.saving.load_model(run_dir / "best.keras", compile=False)
     return {
@@ -135,7 +135,7 @@ def kill_resume_trials(trials: int, epochs: int, seed: int) -> dict:
                 resumes += 1
                 if completed.returncode == 0:
                     break
-                if "no complete checkpoint" in completed.stderr:
+                if "no complete checkpoint" in completed.stderr or "no checkpoint to resume from" in completed.stderr:
                     # Killed before the first epoch ended: nothing to resume, a fresh start is the documented way on.
                     moment += " (before the first checkpoint: restarted)"
                     completed = subprocess.run(train_command(run_dir, epochs), cwd=ROOT, env=environment,
