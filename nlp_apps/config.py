@@ -334,6 +334,10 @@ class ExportConfig:
     tflite_quantization: list = field(default_factory=lambda: ["float32", "float16", "dynamic_int8"])
     calibration_examples: int = 100
     verify: bool = True
+    # Characters of each text the string-in SavedModel signatures read; a
+    # longer text is cut there and flagged in the `truncated` output. 0 = the
+    # task's default (`Task.default_max_input_chars`).
+    max_input_chars: int = 0
 
 
 @dataclass
@@ -366,6 +370,7 @@ class PipelineConfig:
             ("train.clipnorm", self.train.clipnorm, lambda v: v >= 0, "a number >= 0 (0 = no clipping)"),
             ("train.max_train_minutes", self.train.max_train_minutes, lambda v: v >= 0, "a number >= 0 (0 = no limit)"),
             ("train.steps_per_epoch", self.train.steps_per_epoch, lambda v: v >= 0, "an integer >= 0 (0 = the whole data)"),
+            ("export.max_input_chars", self.export.max_input_chars, lambda v: v >= 0, "an integer >= 0 (0 = the task's default)"),
             ("data.train_fraction", self.data.train_fraction, lambda v: 0 < v <= 1, "a fraction in (0, 1]"),
         ]
         probability = (lambda v: 0 <= v < 1, "a probability in [0, 1)")

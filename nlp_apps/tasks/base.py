@@ -161,6 +161,10 @@ class Task:
     # and the units that artifact's encoder must read ("word" or "sentencepiece").
     accepts_artifacts = False
     artifact_tokenizer = "word"
+    # Characters of each text the string-in signatures read (more is cut and flagged `truncated`),
+    # unless export.max_input_chars says otherwise: sized so one request at the limit takes about a
+    # second on a CPU core (BENCHMARKS.md, "Reliability").
+    default_max_input_chars = 20000
 
     def __init__(self, config: PipelineConfig):
         config.validate_for_task(self.name)
@@ -257,8 +261,18 @@ class Task:
                 manifest.add(f"{ASSETS_DIR_NAME}/{path.name}", assets_dir / path.name)
 
     def serving_module(self, run: TrainedRun):
-        """`(tf.Module, {signature name: tf.function})` of the SavedModel."""
+        """`(tf.Module, {signature name: tf.function})` of the SavedModel.
+
+        Every string input goes through `guard_texts` with `max_input_chars`
+        first (valid UTF-8, the length limit, the `truncated` / `empty` flags).
+        """
         raise NotImplementedError
+
+    def max_input_chars(self, run: TrainedRun | None = None) -> int:
+        """The characters a string-in signature reads of each text: `export.max_input_chars`, else the task's default."""
+        config = run.config if run is not None else self.config
+        # The export's own config wins over the trained run's (the limit is an export-time choice).
+        return self.config.export.max_input_chars or config.export.max_input_chars or self.default_max_input_chars
 
     def saved_model_checks(self) -> dict:
         """`{signature: (inputs, atol)}`: numpy inputs each signature is verified on, in a fresh process."""
@@ -473,7 +487,8 @@ class Task:
         run = self.load_trained()
         with new_version_dir(model_base, version) as (export_dir, number):
             manifest = ExportManifest(
-                str(export_dir), task=self.name, task_info=self.export_info(run),
+                str(export_dir), task=self.name,
+                task_info={**self.export_info(run), "max_input_chars": self.max_input_chars(run)},
                 # The folder's name: what TF Serving and `nlp-apps serve` call the model.
                 model_name=model_base.name, version=number,
             )

@@ -104,7 +104,7 @@ def test_export_writes_and_verifies_every_format(exported):
     verification = manifest["verification"]
     assert verification["saved_model/score"]["signature"] == "score"
     assert max(verification["saved_model/score"]["max_abs_diff"].values()) <= 1e-4
-    assert verification["saved_model/generate"]["max_abs_diff"] == {"text": 0.0, "token_ids": 0.0}
+    assert verification["saved_model/generate"]["max_abs_diff"] == {"text": 0.0, "token_ids": 0.0, "truncated": 0.0}
     assert not verification["saved_model/score"]["worker_imported"]["nlp_apps"]
     assert max(verification["tflite/float32"]["max_abs_diff"].values()) <= 1e-4
     assert manifest["task_info"]["tflite_state_inputs"] == ["state_0", "state_1"]

@@ -101,10 +101,13 @@ def test_export_writes_and_verifies_every_format(exported):
 
 
 def test_saved_model_in_fresh_process_matches_keras_entities(exported):
-    config, _ = exported
+    config, manifest = exported
     texts = ["Orin Lindqvar visited Valdoria on Sunday .", "Greyfield United beat Valdoria .", *ODD_INPUTS]
     run = NERTask(config).load_trained()
-    expected = ner_task.tag_texts(run.model, run.preprocessor, run.config.model.train_tag_scheme, texts)
+    # The SavedModel reads the first max_input_chars characters of each text (the long one is cut, and says so).
+    limit = manifest["task_info"]["max_input_chars"]
+    assert len(ODD_INPUTS[-1]) > limit
+    expected = ner_task.tag_texts(run.model, run.preprocessor, run.config.model.train_tag_scheme, [text[:limit] for text in texts])
     script = (
         "import json, sys, tensorflow as tf, tensorflow_text\n"
         "loaded = tf.saved_model.load(sys.argv[1])\n"
@@ -115,7 +118,7 @@ def test_saved_model_in_fresh_process_matches_keras_entities(exported):
         "    n = int(out['num_tokens'][i])\n"
         "    tags = [t.decode() for t in out['tags'][i][:n].numpy()]\n"
         "    ents = [(t.decode(), int(s), int(e)) for t, s, e in zip(out['entity_types'][i].numpy(), out['entity_starts'][i].numpy(), out['entity_ends'][i].numpy()) if t]\n"
-        "    rows.append({'tags': tags, 'entities': ents})\n"
+        "    rows.append({'tags': tags, 'entities': ents, 'truncated': bool(out['truncated'][i])})\n"
         "assert 'nlp_apps' not in sys.modules\n"
         "print(json.dumps(rows))\n"
     )
@@ -124,8 +127,9 @@ def test_saved_model_in_fresh_process_matches_keras_entities(exported):
         capture_output=True, text=True, check=True,
     )
     rows = json.loads(result.stdout.strip().splitlines()[-1])
-    for row, reference in zip(rows, expected):
+    for text, row, reference in zip(texts, rows, expected):
         assert row["tags"] == reference["tags"]
+        assert row["truncated"] == (len(text) > limit)
         assert [tuple(entity) for entity in row["entities"]] == [(e["type"], e["start"], e["end"]) for e in reference["entities"]]
 
 

@@ -60,8 +60,11 @@ def test_predict_prints_label_and_probability(trained, capsys):
     assert [result["label"] for result in results[:2]] == ["pos", "neg"]
     printed = capsys.readouterr().out.splitlines()
     assert printed[0].startswith("pos\t") and printed[1].startswith("neg\t")
+    # No words: the neutral result, saying so (not the model's guess on nothing).
     empty = results[2]
-    assert empty["sentences"] == [] and 0 <= empty["probability"] <= 1
+    assert empty["sentences"] == [] and empty["empty"] and empty["label"] is None and empty["probability"] is None
+    assert set(empty["probabilities"].values()) == {0.5} and printed[2].startswith("(no words)")
+    assert not results[0]["empty"]
 
 
 def test_explanation_html_contains_every_word_and_a_png(trained, tmp_path):

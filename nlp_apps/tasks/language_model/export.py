@@ -6,6 +6,7 @@
 import numpy as np
 import tensorflow as tf
 
+from nlp_apps.export.input_guard import guard_texts
 from nlp_apps.export.verify import EDGE_CASE_TEXTS
 
 from nlp_apps.tasks.language_model.inference import LanguageModelInference
@@ -21,8 +22,14 @@ class LanguageModelServing(LanguageModelInference):
       float32, top_k: int32, top_p: float32, seed: int64)` → `text`,
       `token_ids`.
     * `score(text: string[batch])` → `log_probability`, `perplexity`,
-      `num_tokens`.
+      `num_tokens`, `empty`.
+
+    Both also return `truncated` bool `(batch,)`: the text was cut to
+    `max_input_chars` characters (`guard_texts`). An empty prompt is a
+    valid one (generation from the start of a text).
     """
+
+    max_input_chars = 20000
 
     @tf.function(
         input_signature=[
@@ -35,11 +42,13 @@ class LanguageModelServing(LanguageModelInference):
         ]
     )
     def generate_signature(self, prompt, max_length, temperature, top_k, top_p, seed):
-        return self.generate(prompt, max_length, temperature, top_k, top_p, seed)
+        prompt, truncated, _ = guard_texts(prompt, self.max_input_chars)
+        return {**self.generate(prompt, max_length, temperature, top_k, top_p, seed), "truncated": truncated}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def score_signature(self, text):
-        return self.score(text)
+        text, truncated, empty = guard_texts(text, self.max_input_chars)
+        return {**self.score(text), "truncated": truncated, "empty": empty}
 
 
 SUGGESTIONS = 5

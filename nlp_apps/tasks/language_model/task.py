@@ -367,6 +367,7 @@ class LanguageModelTask(Task):
 
     def serving_module(self, run):
         module = language_model_export.LanguageModelServing(run.model, run.preprocessor)
+        module.max_input_chars = self.max_input_chars(run)
         return module, {"generate": module.generate_signature, "score": module.score_signature}
 
     def saved_model_checks(self) -> dict:

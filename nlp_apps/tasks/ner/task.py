@@ -272,7 +272,9 @@ class NERTask(Task):
         return {"tag_names": ner_export.report_tag_names(run.preprocessor.tag_names, run.config.model.train_tag_scheme)}
 
     def serving_module(self, run):
-        module = ner_export.NERServingModule(run.model, run.preprocessor, self.export_info(run)["tag_names"])
+        module = ner_export.NERServingModule(
+            run.model, run.preprocessor, self.export_info(run)["tag_names"], self.max_input_chars(run)
+        )
         return module, {"serving_default": module.serving_default}
 
     def output_padding(self) -> dict:

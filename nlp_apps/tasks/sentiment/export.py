@@ -6,6 +6,8 @@
 import numpy as np
 import tensorflow as tf
 
+from nlp_apps.export.input_guard import guard_texts
+
 from nlp_apps.export.verify import EDGE_CASE_TEXTS
 
 VERIFICATION_TEXTS = [
@@ -26,26 +28,39 @@ class SentimentServingModule(tf.Module):
       - `word_attention` float32 (batch, S, W), `sentence_attention` (batch, S);
       - `words` string (batch, S, W) and `sentences` string (batch, S), the
         text the weights belong to, padded with "" (for rendering highlights).
+      - `truncated` bool (batch,): the text was cut to `max_input_chars`;
+      - `empty` bool (batch,): the text has no words; its result is neutral
+        and says so: uniform probabilities, `label` "" and `label_id` -1
+        (a model's guess on nothing was a confident-looking 0.51 "pos").
     Sentence splitting, tokenization, lookup and the model all run in the graph.
     """
 
-    def __init__(self, model, preprocessor, label_names):
+    def __init__(self, model, preprocessor, label_names, max_input_chars):
         super().__init__()
         self.model = model
         self.preprocessor = preprocessor
         self.label_names = tf.constant(label_names)
+        self.max_input_chars = int(max_input_chars)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="texts")])
     def serving_default(self, texts):
+        texts, truncated, empty = guard_texts(texts, self.max_input_chars)
         pieces = self.preprocessor(texts)
         token_ids = pieces["token_ids"]
         outputs = self.model.predict_with_attention(token_ids)
-        label_id = tf.argmax(outputs["probabilities"], axis=-1, output_type=tf.int32)
+        # No words (empty, whitespace, punctuation only): the neutral result, not the model's guess.
+        empty = empty | tf.equal(tf.reduce_sum(tf.cast(token_ids > 0, tf.int32), axis=[1, 2]), 0)
+        num_classes = tf.shape(outputs["probabilities"])[-1]
+        uniform = tf.fill(tf.shape(outputs["probabilities"]), 1.0 / tf.cast(num_classes, tf.float32))
+        probabilities = tf.where(empty[:, None], uniform, outputs["probabilities"])
+        label_id = tf.where(empty, -1, tf.argmax(outputs["probabilities"], axis=-1, output_type=tf.int32))
         shape = tf.shape(token_ids, out_type=tf.int64)
         return {
-            "probabilities": outputs["probabilities"],
-            "label": tf.gather(self.label_names, label_id),
+            "probabilities": probabilities,
+            "label": tf.where(empty, "", tf.gather(self.label_names, tf.maximum(label_id, 0))),
             "label_id": label_id,
+            "truncated": truncated,
+            "empty": empty,
             "word_attention": outputs["word_attention"],
             "sentence_attention": outputs["sentence_attention"],
             "words": pieces["words"].to_tensor(default_value="", shape=shape),

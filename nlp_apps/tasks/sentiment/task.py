@@ -169,10 +169,14 @@ def predict_probabilities(model: SentimentClassifier, token_ids: tf.RaggedTensor
 
 
 def classify_texts(model, preprocessor: SentimentPreprocessor, texts: list[str]) -> list[dict]:
-    """Label, probabilities and both attention maps for raw texts."""
+    """Label, probabilities and both attention maps for raw texts.
+
+    A text without words gets the neutral result and says so (`empty`
+    true, `label` None, uniform probabilities), as the SavedModel does.
+    """
     pieces = preprocessor(tf.constant(texts, dtype=tf.string))
     outputs = model.predict_with_attention(pieces["token_ids"])
-    probabilities = keras.ops.convert_to_numpy(outputs["probabilities"])
+    probabilities = np.array(keras.ops.convert_to_numpy(outputs["probabilities"]))
     word_attention = keras.ops.convert_to_numpy(outputs["word_attention"])
     sentence_attention = keras.ops.convert_to_numpy(outputs["sentence_attention"])
     results = []
@@ -180,11 +184,15 @@ def classify_texts(model, preprocessor: SentimentPreprocessor, texts: list[str])
         words = [[word.decode("utf-8") for word in sentence] for sentence in pieces["words"][row].to_list()]
         sentences = [sentence.decode("utf-8") for sentence in pieces["sentences"][row].numpy()]
         best = int(probabilities[row].argmax())
+        empty = not any(words)
+        if empty:
+            probabilities[row] = 1.0 / len(preprocessor.label_names)
         results.append(
             {
                 "text": text,
-                "label": preprocessor.label_names[best],
-                "probability": float(probabilities[row, best]),
+                "label": None if empty else preprocessor.label_names[best],
+                "probability": None if empty else float(probabilities[row, best]),
+                "empty": empty,
                 "probabilities": {name: float(p) for name, p in zip(preprocessor.label_names, probabilities[row])},
                 "sentences": sentences,
                 "words": words,
@@ -322,7 +330,10 @@ class SentimentTask(Task):
     def format_prediction(self, result: dict, output_format: str) -> str:
         if output_format == "json":
             return super().format_prediction({key: value for key, value in result.items() if key not in ("words", "word_attention")}, output_format)
-        line = f"{result['label']}\t{result['probability']:.3f}\t{result['text'][:80]}"
+        if result["empty"]:
+            line = f"(no words)\t-\t{result['text'][:80]}"
+        else:
+            line = f"{result['label']}\t{result['probability']:.3f}\t{result['text'][:80]}"
         if "explanation_html" in result:
             line += f"\n  explanation: {result['explanation_html']} {result['explanation_png']}"
         return line
@@ -341,7 +352,9 @@ class SentimentTask(Task):
         }
 
     def serving_module(self, run):
-        module = sentiment_export.SentimentServingModule(run.model, run.preprocessor, run.preprocessor.label_names)
+        module = sentiment_export.SentimentServingModule(
+            run.model, run.preprocessor, run.preprocessor.label_names, self.max_input_chars(run)
+        )
         return module, {"serving_default": module.serving_default}
 
     def output_padding(self) -> dict:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from nlp_apps.export.input_guard import guard_texts
 from nlp_apps.export.verify import EDGE_CASE_TEXTS
 
 from nlp_apps.tasks.translation.inference import TranslationInference
@@ -38,21 +39,36 @@ class TranslationServing(TranslationInference):
       beam search with the configured beam size and length penalty. Also the
       default signature.
     * `translate_greedy(text)`: the same outputs with greedy search (faster).
+
+    Both also return `truncated` bool `(batch,)` (the text was cut to
+    `max_input_chars` characters, or its pieces to the model's source
+    length) and `empty` bool `(batch,)`: an empty or whitespace-only text
+    translates to "" with score 0 (the model's guess on nothing was a
+    fluent sentence that was never there).
     """
 
-    def __init__(self, model, preprocessor, max_decode_length=0, beam_size=5, length_penalty=0.6):
+    def __init__(self, model, preprocessor, max_decode_length=0, beam_size=5, length_penalty=0.6, max_input_chars=2000):
         super().__init__(model, preprocessor, max_decode_length)
         self.beam_size = int(beam_size)
         self.length_penalty = float(length_penalty)
+        self.max_input_chars = int(max_input_chars)
 
     def _outputs(self, text, **options):
+        text, truncated, empty = guard_texts(text, self.max_input_chars)
+        truncated |= self.preprocessor.source_tokenizer(text).row_lengths() > self.preprocessor.max_length - 1
         outputs = self.translate(text, **options)
         # The pieces label the attention's axes (a heat-map needs no tokenizer on the client).
         source_ids = self.source_ids(text)
+        ids = tf.where(empty[:, None], tf.zeros_like(outputs["ids"]), outputs["ids"])
         return {
-            "translation": outputs["translations"], "score": outputs["scores"], "ids": outputs["ids"], "attention": outputs["attention"],
+            "translation": tf.where(empty, "", outputs["translations"]),
+            "score": tf.where(empty, tf.zeros_like(outputs["scores"]), outputs["scores"]),
+            "ids": ids,
+            "attention": tf.where(empty[:, None, None], tf.zeros_like(outputs["attention"]), outputs["attention"]),
             "source_pieces": _pieces(self.preprocessor.source_tokenizer, source_ids),
-            "target_pieces": _pieces(self.preprocessor.target_tokenizer, outputs["ids"]),
+            "target_pieces": _pieces(self.preprocessor.target_tokenizer, ids),
+            "truncated": truncated,
+            "empty": empty,
         }
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])

@@ -52,7 +52,10 @@ class TranslationInference(tf.Module):
         self.max_decode_length = int(max_decode_length)
 
     def source_ids(self, texts):
-        return self.preprocessor.encode_source(texts).to_tensor()
+        ids = self.preprocessor.encode_source(texts).to_tensor()
+        # At least one time step: an empty batch has none, and the encoder's loop cannot stack zero steps
+        # (found by fuzzing the SavedModel with an empty batch).
+        return tf.pad(ids, [[0, 0], [0, tf.maximum(1 - tf.shape(ids)[1], 0)]])
 
     def translate_ids(self, texts, beam_size=5, length_penalty=0.6, method="beam", temperature=1.0, top_k=0, top_p=1.0, seed=0,
                       projection_dtype="float32"):

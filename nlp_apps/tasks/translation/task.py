@@ -97,14 +97,23 @@ class DevBLEU(keras.callbacks.Callback):
 
 
 def translate_texts(inference: TranslationInference, texts: list[str], batch_size: int = TRANSLATE_BATCH_SIZE, **options) -> list[dict]:
-    """Translations of `texts` in input order, batched by source length, one compiled graph for all batches."""
+    """Translations of `texts` in input order, batched by source length, one compiled graph for all batches.
+
+    An empty or whitespace-only text translates to "" with `empty` true
+    (as the SavedModel does), never to the model's guess on nothing.
+    """
     if not texts:
         return []
     lengths = inference.preprocessor.encode_source(tf.constant(texts)).row_lengths().numpy()
-    order = np.argsort(lengths, kind="stable")
+    empty = [not text.strip() for text in texts]
+    order = [index for index in np.argsort(lengths, kind="stable") if not empty[index]]
     translate = inference.compiled(**options)
-    results: list[dict | None] = [None] * len(texts)
-    for start in range(0, len(texts), batch_size):
+    results: list[dict | None] = [
+        {"text": text, "translation": "", "score": 0.0, "ids": [], "attention": np.zeros((0, int(length)), np.float32), "empty": True}
+        if is_empty else None
+        for text, is_empty, length in zip(texts, empty, lengths)
+    ]
+    for start in range(0, len(order), batch_size):
         indices = order[start : start + batch_size]
         outputs = translate(tf.constant([texts[i] for i in indices]))
         translations = outputs["translations"].numpy()
@@ -119,6 +128,7 @@ def translate_texts(inference: TranslationInference, texts: list[str], batch_siz
                 "score": float(scores[row]),
                 "ids": ids[row, :length].tolist(),
                 "attention": attention[row, :length, : int(lengths[index])],
+                "empty": False,
             }
     return results
 
@@ -132,6 +142,8 @@ class TranslationTask(Task):
     artifact_tokenizer = "sentencepiece"
     preprocessor_class = TranslationPreprocessor
     monitor = "val_bleu"
+    # A sentence translator: its source is cut to the model's max_length pieces anyway.
+    default_max_input_chars = 2000
     predict_options = ("plot_attention", "beam_size", "temperature", "top_k", "top_p", "seed")
 
     # ---------------------------------------------------------------- data and model
@@ -265,8 +277,9 @@ class TranslationTask(Task):
         if plot_attention:
             from nlp_apps.tasks.translation.attention_plot import save_attention_plots
 
-            paths = save_attention_plots(results, run.preprocessor, Path(plot_attention))
-            for result, path in zip(results, paths):
+            plotted = [result for result in results if not result["empty"]]
+            paths = save_attention_plots(plotted, run.preprocessor, Path(plot_attention))
+            for result, path in zip(plotted, paths):
                 result["attention_plot"] = str(path)
         return results
 
@@ -300,7 +313,8 @@ class TranslationTask(Task):
     def serving_module(self, run):
         model_config = self.config.model
         module = translation_export.TranslationServing(
-            run.model, run.preprocessor, model_config.max_decode_length, model_config.beam_size, model_config.length_penalty
+            run.model, run.preprocessor, model_config.max_decode_length, model_config.beam_size, model_config.length_penalty,
+            self.max_input_chars(run),
         )
         signatures = {
             "serving_default": module.translate_signature,
