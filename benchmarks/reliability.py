@@ -15,7 +15,17 @@ Sections (each also summarised at the top level):
   weights differ from the reference -> `kill_resume_trials`,
   `kill_resume_lost`.
 
-Every training is a fresh `nlp-apps train` process, as a user runs it.
+- `fuzz`: the four bundled samples trained briefly and exported, then
+  `--fuzz-cases` hypothesis-generated batches per string-in signature
+  (random Unicode with control, zero-width, right-to-left and astral
+  characters, NUL, empty strings, 0-4 texts per batch, one text beyond the
+  length limit in some) -> `fuzz_cases_total`, `fuzz_crashes` (calls that
+  raised, or returned a result count other than the batch size).
+- `length_limit`: per signature the seconds of one call on a text of
+  exactly its `max_input_chars` -> `max_request_seconds_at_length_limit`.
+
+Every training is a fresh `nlp-apps train` process, as a user runs it (the
+samples for `fuzz` train in this process).
 """
 
 from __future__ import annotations
@@ -166,11 +176,114 @@ def kill_resume_trials(trials: int, epochs: int, seed: int) -> dict:
         shutil.rmtree(work, ignore_errors=True)
 
 
+SAMPLES = {
+    "ner_sample": "pipelines/ner_sample.yaml",
+    "sentiment_sample": "pipelines/sentiment_sample.yaml",
+    "translation_sample": "pipelines/translation_sample.yaml",
+    "lm_sample": "pipelines/lm_sample.yaml",
+}
+SENTENCE = "EU rejects German call to boycott British lamb . Peter Blackburn met officials in New York . "
+
+
+def exported_samples(root: Path) -> dict:
+    """`{name: (loaded SavedModel, manifest)}` of the four samples (2 epochs each, SavedModel only)."""
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (registers the ops the SavedModels use)
+
+    from nlp_apps.config import load_config
+    from nlp_apps.tasks.registry import get_task
+
+    exported = {}
+    for name, pipeline in SAMPLES.items():
+        config = load_config([pipeline], [
+            f"output_dir={root / 'runs' / name}", f"export.output_dir={root / 'models' / name}", "train.verbose=0",
+            "train.epochs=2", "export.formats=[saved_model]", "export.verify=false",
+        ])
+        task = get_task(config)
+        task.train()
+        manifest = task.export()
+        exported[name] = (tf.saved_model.load(manifest["export_dir"]), manifest)
+    return exported
+
+
+def signature_calls(exported: dict) -> dict:
+    """`{"model/signature": (call(texts) -> outputs, name of an output with one row per text, limit)}`."""
+    import tensorflow as tf
+
+    def call(model, signature, argument, **extra):
+        function = model.signatures[signature]
+        constants = {key: tf.constant(value) for key, value in extra.items()}
+        return lambda texts: function(**{argument: tf.constant(texts, tf.string)}, **constants)
+
+    generate = {"max_length": 20, "temperature": 0.8, "top_k": 10, "top_p": 0.95, "seed": tf.constant(7, tf.int64)}
+    table = {
+        "ner_sample/serving_default": ("ner_sample", "serving_default", "texts", {}, "num_tokens"),
+        "sentiment_sample/serving_default": ("sentiment_sample", "serving_default", "texts", {}, "label"),
+        "translation_sample/translate": ("translation_sample", "translate", "text", {}, "translation"),
+        "translation_sample/translate_greedy": ("translation_sample", "translate_greedy", "text", {}, "translation"),
+        "lm_sample/score": ("lm_sample", "score", "text", {}, "perplexity"),
+        "lm_sample/generate": ("lm_sample", "generate", "prompt", generate, "text"),
+    }
+    calls = {}
+    for key, (name, signature, argument, extra, row_output) in table.items():
+        model, manifest = exported[name]
+        calls[key] = (call(model, signature, argument, **extra), row_output, manifest["task_info"]["max_input_chars"])
+    return calls
+
+
+def fuzz(calls: dict, cases: int) -> dict:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    hostile = "\u200b\u200c\u200d\u2060\ufeff\u202e\u061c\u05d0\u0627\x00\x01\x1b\x7f\x85\u2028\U0001f600\u0301"
+    text = st.text(alphabet=st.one_of(st.characters(codec="utf-8"), st.sampled_from(hostile), st.sampled_from(" .,-'\"\nA")),
+                   max_size=300)
+    rows = {}
+    for key, (function, row_output, limit) in calls.items():
+        long_text = st.just(SENTENCE * (limit // len(SENTENCE) + 2))
+        batches = st.lists(st.one_of(text, text, text, long_text), min_size=0, max_size=4)
+        counts = {"cases": 0, "crashes": 0, "examples": []}
+
+        @settings(max_examples=cases, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @given(texts=batches)
+        def run(texts):
+            counts["cases"] += 1
+            try:
+                outputs = function(texts)
+                if outputs[row_output].shape[0] != len(texts):
+                    raise AssertionError(f"{outputs[row_output].shape[0]} results for {len(texts)} texts")
+            except Exception as error:  # noqa: BLE001 - a crash is what is counted
+                counts["crashes"] += 1
+                if len(counts["examples"]) < 3:
+                    counts["examples"].append({"texts": [t[:80] for t in texts], "error": str(error)[:300]})
+
+        started = time.perf_counter()
+        run()
+        rows[key] = {**counts, "seconds": round(time.perf_counter() - started, 1)}
+        print(json.dumps({key: rows[key]}), flush=True)
+    return rows
+
+
+def length_limit(calls: dict) -> dict:
+    rows = {}
+    for key, (function, _, limit) in calls.items():
+        text = (SENTENCE * (limit // len(SENTENCE) + 1))[:limit]
+        function(["warm up"])
+        started = time.perf_counter()
+        outputs = function([text])
+        seconds = time.perf_counter() - started
+        rows[key] = {"max_input_chars": limit, "seconds": round(seconds, 3),
+                     "truncated": bool(outputs["truncated"][0]) if "truncated" in outputs else None}
+    return rows
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=10)
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--seed", type=int, default=19)
+    parser.add_argument("--fuzz-cases", type=int, default=100, help="hypothesis batches per signature")
+    parser.add_argument("--skip-kill-resume", action="store_true", help="only the other sections (for a quick re-run)")
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "reliability.json"))
     arguments = parser.parse_args(argv)
     report = {**run_record(argv)}
@@ -178,10 +291,18 @@ def main(argv=None) -> int:
     models = report["distributed"].get("models", {})
     report["distributed_max_relative_loss_diff"] = max((row["relative_loss_diff"] for row in models.values()), default=None)
     report["distributed_max_weight_diff"] = max((row["max_weight_diff"] for row in models.values()), default=None)
-    report["kill_resume"] = kill_resume_trials(arguments.trials, arguments.epochs, arguments.seed)
-    trials = report["kill_resume"]["trials"]
-    report["kill_resume_trials"] = len(trials)
-    report["kill_resume_lost"] = sum(row["lost"] for row in trials)
+    if not arguments.skip_kill_resume:
+        report["kill_resume"] = kill_resume_trials(arguments.trials, arguments.epochs, arguments.seed)
+        trials = report["kill_resume"]["trials"]
+        report["kill_resume_trials"] = len(trials)
+        report["kill_resume_lost"] = sum(row["lost"] for row in trials)
+    with tempfile.TemporaryDirectory(prefix="reliability-samples-") as root:
+        calls = signature_calls(exported_samples(Path(root)))
+        report["fuzz"] = fuzz(calls, arguments.fuzz_cases)
+        report["fuzz_cases_total"] = sum(row["cases"] for row in report["fuzz"].values())
+        report["fuzz_crashes"] = sum(row["crashes"] for row in report["fuzz"].values())
+        report["length_limit"] = length_limit(calls)
+        report["max_request_seconds_at_length_limit"] = max(row["seconds"] for row in report["length_limit"].values())
     save_report(Path(arguments.output), report)
     print(json.dumps({key: value for key, value in report.items() if not isinstance(value, dict)}, indent=2))
     return 0
