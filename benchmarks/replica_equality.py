@@ -21,6 +21,8 @@ from nlp_apps.tasks.language_model.model import LanguageModel
 from nlp_apps.decoders.attention_decoder import AttentionDecoder
 from nlp_apps.tasks.ner.model import SequenceTagger
 from nlp_apps.tasks.sentiment.model import SentimentClassifier
+from nlp_apps.config import TrainConfig
+from nlp_apps.training.optimizers import build_optimizer
 from nlp_apps.tasks.translation.model import Translator
 
 TAGS = ["O", "B-PER", "I-PER"]
@@ -50,13 +52,19 @@ def sentiment():
                                sentence_bidirectional=True, attention_units=8, dropout=0.0)
 
 
-def one_step(make, inputs, targets, strategy, loss=None):
+def one_step(make, inputs, targets, strategy, loss=None, clip=None):
     keras.utils.set_random_seed(7)
     with strategy.scope():
         model = make()
         model(inputs)
-        # Plain SGD, and clipping loose enough never to act: the update is the gradient itself.
-        model.compile(optimizer=keras.optimizers.SGD(0.5, clipnorm=1e6), loss=loss)
+        if clip is None:
+            # Plain SGD, and clipping loose enough never to act: the update is the gradient itself.
+            optimizer = keras.optimizers.SGD(0.5, clipnorm=1e6)
+        else:
+            # The project's optimizer with a global-norm clip that acts: it must see the summed gradient.
+            name = "default" if strategy is tf.distribute.get_strategy() else "mirrored"
+            optimizer = build_optimizer(TrainConfig(optimizer="sgd", learning_rate=0.5, clipnorm=clip, distribution_strategy=name))
+        model.compile(optimizer=optimizer, loss=loss)
     dataset = tf.data.Dataset.from_tensor_slices((inputs, targets)).batch(4)
     history = model.fit(dataset, epochs=1, verbose=0, shuffle=False)
     return history.history["loss"][0], [np.asarray(w).tolist() for w in model.trainable_weights]
@@ -68,14 +76,15 @@ documents = rng.integers(2, 20, size=(4, 2, 5)).astype("int32")
 labels = np.array([0, 1, 1, 0], "int32")
 # Sentiment trains with a Keras Loss (Keras scales it itself): the control for the three hand-written losses.
 sentiment_loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-for name, make, inputs, targets, loss in (
-    ("tagger", tagger, {"token_ids": token_ids}, tags, None),
-    ("language_model", language_model, token_ids[:, :-1], token_ids[:, 1:], None),
-    ("translator", translator, {"source_ids": token_ids, "target_in_ids": token_ids[:, :-1]}, token_ids[:, 1:], None),
-    ("sentiment", sentiment, documents, labels, sentiment_loss),
+for name, make, inputs, targets, loss, clip in (
+    ("tagger", tagger, {"token_ids": token_ids}, tags, None, None),
+    ("language_model", language_model, token_ids[:, :-1], token_ids[:, 1:], None, None),
+    ("translator", translator, {"source_ids": token_ids, "target_in_ids": token_ids[:, :-1]}, token_ids[:, 1:], None, None),
+    ("sentiment", sentiment, documents, labels, sentiment_loss, None),
+    ("tagger_clipped", tagger, {"token_ids": token_ids}, tags, None, 0.05),
 ):
-    single_loss, single_weights = one_step(make, inputs, targets, tf.distribute.get_strategy(), loss)
-    mirrored_loss, mirrored_weights = one_step(make, inputs, targets, mirrored, loss)
+    single_loss, single_weights = one_step(make, inputs, targets, tf.distribute.get_strategy(), loss, clip)
+    mirrored_loss, mirrored_weights = one_step(make, inputs, targets, mirrored, loss, clip)
     result[name] = {
         "single_loss": single_loss,
         "mirrored_loss": mirrored_loss,

@@ -311,6 +311,10 @@ class TrainConfig:
     max_train_minutes: float = 0.0
     mixed_precision: bool = False
     distribution_strategy: str = "default"
+    # Split the CPU into this many logical devices before TensorFlow starts
+    # (0 = leave it whole), so "mirrored" can be tried on a machine without
+    # GPUs: each logical CPU is one replica (README, "Distributed training").
+    logical_cpu_devices: int = 0
     verbose: int = 1
     # Language modeling: "stream" (truncated BPTT over the running text, state
     # carried across windows of bptt_length) or "sentence" (one padded line
@@ -370,6 +374,7 @@ class PipelineConfig:
             ("train.clipnorm", self.train.clipnorm, lambda v: v >= 0, "a number >= 0 (0 = no clipping)"),
             ("train.max_train_minutes", self.train.max_train_minutes, lambda v: v >= 0, "a number >= 0 (0 = no limit)"),
             ("train.steps_per_epoch", self.train.steps_per_epoch, lambda v: v >= 0, "an integer >= 0 (0 = the whole data)"),
+            ("train.logical_cpu_devices", self.train.logical_cpu_devices, lambda v: 0 <= v <= 64, "an integer in [0, 64] (0 = the CPU as one device)"),
             ("export.max_input_chars", self.export.max_input_chars, lambda v: v >= 0, "an integer >= 0 (0 = the task's default)"),
             ("data.train_fraction", self.data.train_fraction, lambda v: 0 < v <= 1, "a fraction in (0, 1]"),
         ]

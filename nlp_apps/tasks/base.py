@@ -61,7 +61,7 @@ from nlp_apps.export.mobile_rnn import trace_for_tflite
 from nlp_apps.export.verify import verify_saved_model, verify_tflite
 from nlp_apps.training.callbacks import build_callbacks
 from nlp_apps.training.resume import apply_resumed_overrides, check_resume_overrides, write_json_atomically
-from nlp_apps.training.distribution import get_strategy, set_precision_policy
+from nlp_apps.training.distribution import configure_logical_cpus, get_strategy, set_precision_policy
 from nlp_apps.training.fit import fit_timed
 from nlp_apps.encoders.artifact import EncoderArtifact, apply_artifact, initialize_encoder
 from nlp_apps.encoders.word_vectors import load_word_vectors
@@ -368,6 +368,7 @@ class Task:
 
     def train(self, resume: bool = False) -> dict:
         config = self.config
+        configure_logical_cpus(config.train.logical_cpu_devices)
         set_precision_policy(config.train)
         keras.utils.set_random_seed(config.train.seed)
         self.load_artifact()

@@ -11,15 +11,43 @@ from nlp_apps.config import TrainConfig
 STRATEGIES = ("default", "mirrored", "multi_worker_mirrored")
 
 
+def configure_logical_cpus(count: int) -> None:
+    """Splits the first CPU into `count` logical devices (`train.logical_cpu_devices`; 0 or 1 = leave it whole).
+
+    Must run before TensorFlow creates its runtime (the command line does it
+    first thing); later, TensorFlow refuses and the error says so.
+    """
+    if count <= 1:
+        return
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    configured = tf.config.get_logical_device_configuration(cpu)
+    if configured is not None and len(configured) == count:
+        return
+    try:
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
+    except RuntimeError as error:
+        raise ValueError(
+            f"train.logical_cpu_devices: {count} logical CPUs cannot be made now: TensorFlow is already running in "
+            f"this process ({error}). Set it for a fresh process: nlp-apps train --set train.logical_cpu_devices={count}"
+        ) from None
+
+
 def get_strategy(name: str) -> tf.distribute.Strategy:
     """Returns the `tf.distribute` strategy named in `train.distribution_strategy`.
 
-    `multi_worker_mirrored` reads the cluster from the `TF_CONFIG` environment
-    variable, as every tf.distribute multi-worker job does.
+    "mirrored" replicates over the GPUs, or, on a machine without any, over
+    the logical CPUs of `train.logical_cpu_devices` (TensorFlow's own default
+    would be one CPU replica). `multi_worker_mirrored` reads the cluster from
+    the `TF_CONFIG` environment variable, as every tf.distribute multi-worker
+    job does.
     """
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
+        if not tf.config.list_physical_devices("GPU"):
+            cpus = [device.name for device in tf.config.list_logical_devices("CPU")]
+            if len(cpus) > 1:
+                return tf.distribute.MirroredStrategy(cpus)
         return tf.distribute.MirroredStrategy()
     if name == "multi_worker_mirrored":
         return tf.distribute.MultiWorkerMirroredStrategy()

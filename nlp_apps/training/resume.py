@@ -26,6 +26,7 @@ RESUMABLE_FIELDS = (
     "train.early_stopping_patience",
     "train.verbose",
     "train.distribution_strategy",
+    "train.logical_cpu_devices",
     "data.data_dir",
     "export.",
 )

@@ -252,7 +252,11 @@ class LanguageModelTask(Task):
         if self.mode == "stream":
             if train_config.distribution_strategy != "default":
                 raise ValueError(
-                    "train.distribution_strategy: stream mode (carried state) supports only 'default'; use train.mode: sentence"
+                    f"train.distribution_strategy: {train_config.distribution_strategy!r} cannot train train.mode: stream. "
+                    "Stream mode carries each of the batch's streams' hidden state from one window to the next in the "
+                    "model's state variables; a strategy splits every batch across replicas, so each replica would "
+                    "carry on from another replica's streams. Use train.mode: sentence (independent lines: any "
+                    "strategy), or train stream mode on one device (strategy 'default', a GPU if you have one)."
                 )
             dev_ids = preprocessor.encode_stream(dev_lines)
             dataset = stream_dataset(preprocessor.encode_stream(train_lines), train_config.batch_size, train_config.bptt_length)
