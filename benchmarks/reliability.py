@@ -132,7 +132,7 @@ def kill_resume_trials(trials: int, epochs: int, seed: int) -> dict:
             run_dir = work / f"trial-{trial}"
             aimed = trial % 2 == 1
             # Start-up is most of a short run: aim the random kills over the training part.
-            delay = generator.uniform(0.35, 0.95) * reference_seconds
+            delay = generator.uniform(0.55, 0.95) * reference_seconds
             aimed_epoch = generator.randint(1, epochs - 1) if aimed else None
             process = subprocess.Popen(train_command(run_dir, epochs), cwd=ROOT, env=environment,
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -296,6 +296,9 @@ def main(argv=None) -> int:
         trials = report["kill_resume"]["trials"]
         report["kill_resume_trials"] = len(trials)
         report["kill_resume_lost"] = sum(row["lost"] for row in trials)
+        # Of the trials: killed after a checkpoint existed (resumed), before one (restarted), or not killed at all.
+        report["kill_resume_resumed"] = sum("restarted" not in row["killed"] and "finished" not in row["killed"] for row in trials)
+        report["kill_resume_restarted"] = sum("restarted" in row["killed"] for row in trials)
     with tempfile.TemporaryDirectory(prefix="reliability-samples-") as root:
         calls = signature_calls(exported_samples(Path(root)))
         report["fuzz"] = fuzz(calls, arguments.fuzz_cases)

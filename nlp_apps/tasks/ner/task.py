@@ -56,10 +56,25 @@ def ordered_batches(features: dict, batch_size: int):
     return batches, order, lengths
 
 
+def compiled_decode(model: SequenceTagger):
+    """The model's `decode` as one `tf.function` per model, kept on the model.
+
+    A new `tf.function` per call (once per epoch by the dev-F1 callback, once
+    per `predict`) traced again each time, and TensorFlow warned "triggered
+    tf.function retracing" during every NER training. `object.__setattr__`
+    keeps the function out of Keras' attribute tracking (and the saved model).
+    """
+    decode = model.__dict__.get("_compiled_decode")
+    if decode is None:
+        decode = tf.function(model.decode, reduce_retracing=True)
+        object.__setattr__(model, "_compiled_decode", decode)
+    return decode
+
+
 def predict_tag_ids(model: SequenceTagger, features: dict, batch_size: int = 64) -> list[np.ndarray]:
     """Decoded tag ids per sentence, in the input order."""
     batches, order, lengths = ordered_batches(features, batch_size)
-    decode = tf.function(model.decode, reduce_retracing=True)
+    decode = compiled_decode(model)
     predictions = []
     for batch in batches:
         predictions.extend(decode(batch).numpy())
@@ -133,8 +148,7 @@ def tag_texts(model, preprocessor: NERPreprocessor, train_scheme: str, texts: li
 
     pieces = preprocessor(tf.constant(texts, dtype=tf.string))
     # Compiled: eager Viterbi would run its time loop step by step in Python.
-    decode = tf.function(model.decode, reduce_retracing=True)
-    tag_ids = decode({key: pieces[key] for key in FEATURE_KEYS}).numpy()
+    tag_ids = compiled_decode(model)({key: pieces[key] for key in FEATURE_KEYS}).numpy()
     results = []
     for row, text in enumerate(texts):
         tokens = [token.decode("utf-8") for token in pieces["tokens"][row].numpy()]
