@@ -102,8 +102,10 @@ def test_cli_predict_prints_translations_and_plots_attention(trained, tmp_path, 
     assert cli.main(arguments + ["--plot-attention", str(tmp_path / "plots"), "--format", "json"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["text"] for line in lines] == ["The cat likes the apple.", ""]
+    # The empty text translates to "" and says so (no guess, no heat-map of nothing).
+    assert lines[1]["empty"] and lines[1]["translation"] == "" and not lines[0]["empty"]
     plots = sorted((tmp_path / "plots").glob("*.png"))
-    assert len(plots) == 2 and all(path.stat().st_size > 1000 for path in plots)
+    assert len(plots) == 1 and plots[0].stat().st_size > 1000 and "attention_plot" not in lines[1]
     assert cli.main(arguments + ["--beam-size", "1"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 2
 
