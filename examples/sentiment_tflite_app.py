@@ -24,6 +24,8 @@ tolerance), label, and the sentences and words the attention weights belong to
    0-padded to the longest sentence, at least `(1, 1, 1)`.
 6. `probabilities` index `manifest.json`'s `task_info.label_names`; the model
    also returns `word_attention` `(1, S, W)` and `sentence_attention` `(1, S)`.
+7. A document without words gets the neutral result, as the SavedModel gives
+   it: uniform probabilities and label "" (not the model's guess on nothing).
 """
 
 import json
@@ -70,8 +72,11 @@ class SentimentApp:
         outputs = self.runner(token_ids=self.token_ids(words))
         self.interpreter.reset_all_variables()  # a fused LSTM sentence encoder is stateful
         probabilities = outputs["probabilities"][0]
+        empty = not any(words)
+        if empty:
+            probabilities = np.full_like(probabilities, 1.0 / len(self.label_names))
         return {
-            "label": self.label_names[int(np.argmax(probabilities))],
+            "label": "" if empty else self.label_names[int(np.argmax(probabilities))],
             "probabilities": probabilities.tolist(),
             "sentences": sentences,
             "words": words,

@@ -136,7 +136,8 @@ def test_saved_model_in_fresh_process_agrees_with_keras_on_raw_strings(exported)
     )
     rows = json.loads(result.stdout.strip().splitlines()[-1])
     for row, reference in zip(rows, expected):
-        assert row["label"] == reference["label"]
+        # No words: label None from predict, "" from the SavedModel (a string tensor); both uniform.
+        assert row["label"] == (reference["label"] or "")
         np.testing.assert_allclose(row["probabilities"], list(reference["probabilities"].values()), atol=1e-5)
         num_sentences = len(reference["words"])
         np.testing.assert_allclose(row["sentence_attention"][:num_sentences], reference["sentence_attention"], atol=1e-5)
