@@ -13,23 +13,26 @@ def _reviews(count=300):
     return [f"review {index} is fine,{'pos' if index % 2 else 'neg'}" for index in range(1, count + 1)]
 
 
-def test_a_quote_left_open_that_a_later_quote_closes_is_an_error_naming_its_line(tmp_path):
+def _csv_with_an_open_quote(tmp_path, closed_on_row=None):
+    """300 reviews whose 30th (line 31, after the header) opens a quote, closed on `closed_on_row` or never."""
     rows = _reviews()
-    rows[29] = '"review 30 opens a quote,neg'  # line 31 (after the header)
-    rows[120] = 'review 121 closes it",pos'
+    rows[29] = '"review 30 opens a quote,neg'
+    if closed_on_row is not None:
+        rows[closed_on_row - 1] = f'review {closed_on_row} closes it",pos'
     path = tmp_path / "train.csv"
     path.write_text("text,label\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_quote_left_open_that_a_later_quote_closes_is_an_error_naming_its_line(tmp_path):
+    path = _csv_with_an_open_quote(tmp_path, closed_on_row=121)
     with pytest.raises(ValueError, match=r"train.csv:31: a quoted field opened on this line runs on to line 122 and swallows 'review 31"):
         read_text_classification(path)
 
 
 def test_a_quote_never_closed_is_an_error_naming_its_line(tmp_path):
-    rows = _reviews()
-    rows[29] = '"review 30 opens a quote,neg'
-    path = tmp_path / "train.csv"
-    path.write_text("text,label\n" + "\n".join(rows) + "\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"train.csv:31: a quoted field opened on this line is not closed by line 301"):
-        read_text_classification(path)
+        read_text_classification(_csv_with_an_open_quote(tmp_path))
 
 
 def test_a_legitimate_multi_line_text_with_commas_is_kept(tmp_path):
